@@ -1,0 +1,49 @@
+# pool-oracle: `make demo` runs the main job, `make test` the whole suite. Both set up what they need.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: setup test lint typecheck unit demo bench lock clean
+
+setup: $(STAMP)
+
+# The venv is rebuilt from the hashed lock whenever the lock or the project metadata changes.
+$(STAMP): requirements/dev.lock requirements/build.lock pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps \
+		-r requirements/build.lock -r requirements/dev.lock
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	@touch $@
+
+lint: setup
+	$(BIN)/ruff check oracle tests benchmarks
+	$(BIN)/ruff format --check oracle tests benchmarks
+
+typecheck: setup
+	$(BIN)/mypy
+
+test: lint typecheck
+	$(BIN)/pytest
+
+unit: setup
+	$(BIN)/pytest -m "unit and not slow"
+
+demo: setup
+	@mkdir -p .demo
+	$(BIN)/pool-oracle sample-state --layout beaconkit-electra --validators 64 --output .demo/state.ssz
+	$(BIN)/pool-oracle prove --state .demo/state.ssz --index 0 --index 63 --output .demo/proof.json
+	$(BIN)/pool-oracle verify --proof .demo/proof.json --verbose
+
+bench: setup
+	$(BIN)/python benchmarks/bench_prove.py
+
+# Re-resolve the pinned, hashed lock files (needs the package index).
+lock:
+	$(PYTHON) -m venv .lock-venv && .lock-venv/bin/pip install --quiet pip-tools
+	.lock-venv/bin/pip-compile --quiet --generate-hashes --strip-extras --allow-unsafe -o requirements/runtime.lock pyproject.toml
+	.lock-venv/bin/pip-compile --quiet --generate-hashes --strip-extras --allow-unsafe --extra dev -o requirements/dev.lock pyproject.toml
+	.lock-venv/bin/pip-compile --quiet --generate-hashes --strip-extras --allow-unsafe -o requirements/build.lock requirements/build.in
+
+clean:
+	rm -rf $(VENV) .lock-venv .demo .pytest_cache .mypy_cache .ruff_cache

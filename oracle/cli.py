@@ -1,0 +1,166 @@
+"""`pool-oracle`: the command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import mmap
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from oracle import __version__
+
+EXIT_FAILED = 1  # a check or verification failed
+EXIT_BAD_INPUT = 2  # unusable input: state, proof file, config, arguments
+
+
+class CLIError(Exception):
+    """A user-facing error: printed as one line, exit code 2."""
+
+
+def _read_input(path: str) -> Any:
+    """The bytes of a file (memory-mapped, no copy) or of stdin for '-'."""
+    if path == "-":
+        return sys.stdin.buffer.read()
+    file = Path(path)
+    if not file.is_file():
+        raise CLIError(f"{path}: no such file")
+    if file.stat().st_size == 0:
+        raise CLIError(f"{path}: file is empty")
+    with file.open("rb") as handle:
+        return mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+
+
+def _write_json(doc: Any, output: str | None) -> None:
+    text = json.dumps(doc, indent=2) + "\n"
+    if output and output != "-":
+        Path(output).write_text(text)
+    else:
+        sys.stdout.write(text)
+
+
+def cmd_prove(args: argparse.Namespace) -> int:
+    from oracle.ssz.errors import ProofError, SSZError
+    from oracle.ssz.state import load_state, state_json
+
+    data = _read_input(args.state)
+    try:
+        state = load_state(data, args.layout)
+        proofs = [state.prove_validator(index) for index in args.index]
+    except (SSZError, ProofError) as exc:
+        raise CLIError(f"{args.state}: {exc}") from None
+    _write_json(state_json(state, proofs), args.output)
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from oracle.ssz.errors import ProofError
+    from oracle.ssz.verify import verify_document
+
+    raw = _read_input(args.proof)
+    try:
+        doc = json.loads(bytes(raw))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CLIError(f"{args.proof}: not JSON ({exc})") from None
+    if not isinstance(doc, dict):
+        raise CLIError(f"{args.proof}: expected a JSON object")
+    try:
+        checks = verify_document(doc)
+    except ProofError as exc:
+        raise CLIError(f"{args.proof}: {exc}") from None
+    failed = [c for c in checks if not c.ok]
+    for check in checks:
+        if args.verbose or not check.ok:
+            print(f"{'ok  ' if check.ok else 'FAIL'} {check.subject}: {check.detail}")
+    print(f"{len(checks) - len(failed)} passed, {len(failed)} failed")
+    return EXIT_FAILED if failed else 0
+
+
+def cmd_sample_state(args: argparse.Namespace) -> int:
+    from oracle.ssz.sample import sample_state
+
+    data = sample_state(args.layout, args.validators, seed=args.seed, slot=args.slot)
+    if args.output == "-":
+        sys.stdout.buffer.write(data)
+    else:
+        Path(args.output).write_bytes(data)
+        print(
+            f"wrote {args.output}: {args.layout}, {args.validators} validators, {len(data)} bytes",
+            file=sys.stderr,
+        )
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from oracle.ssz.layouts import LAYOUT_NAMES
+
+    parser = argparse.ArgumentParser(
+        prog="pool-oracle",
+        description="Accounting oracle for validator-operated staking pools: SSZ balance proofs against "
+        "beacon block roots, reconciled with on-chain share prices.",
+    )
+    parser.add_argument("--version", action="version", version=f"pool-oracle {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    prove = commands.add_parser(
+        "prove",
+        help="build block-root-anchored proofs of validators from a serialized beacon state",
+        description="Print JSON with each validator's pubkey, withdrawal-credentials and balance proofs, "
+        "anchored at the block root (siblings from the leaf upward), as AccountingOracle.updateTotalDeposits "
+        "takes them.",
+    )
+    prove.add_argument("--state", required=True, metavar="FILE", help="SSZ beacon state file, or - for stdin")
+    prove.add_argument(
+        "--layout",
+        default="auto",
+        choices=["auto", *LAYOUT_NAMES],
+        help="state layout (default: recognise it)",
+    )
+    prove.add_argument(
+        "--index", type=int, action="append", required=True, metavar="N", help="validator index (repeatable)"
+    )
+    prove.add_argument("--output", metavar="FILE", help="write JSON here instead of stdout")
+    prove.set_defaults(handler=cmd_prove)
+
+    verify = commands.add_parser(
+        "verify",
+        help="check a proof document offline",
+        description="Recompute the block root from the header and every proof's root from its leaf; "
+        "exit 1 and name the proof if any fails.",
+    )
+    verify.add_argument(
+        "--proof", required=True, metavar="FILE", help="JSON written by prove, or - for stdin"
+    )
+    verify.add_argument("-v", "--verbose", action="store_true", help="print passing checks too")
+    verify.set_defaults(handler=cmd_verify)
+
+    sample = commands.add_parser(
+        "sample-state",
+        help="write a synthetic, well-formed beacon state (for trying prove and for benchmarks)",
+    )
+    sample.add_argument("--layout", default="beaconkit-electra", choices=LAYOUT_NAMES)
+    sample.add_argument("--validators", type=int, default=8, metavar="N")
+    sample.add_argument("--seed", type=int, default=0)
+    sample.add_argument("--slot", type=int, default=1000)
+    sample.add_argument("--output", required=True, metavar="FILE", help="file to write, or - for stdout")
+    sample.set_defaults(handler=cmd_sample_state)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        code: int = args.handler(args)
+        return code
+    except CLIError as exc:
+        print(f"pool-oracle {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""SSZ engine: layouts, flat merkleization, proofs, verification."""

@@ -1,0 +1,114 @@
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from oracle.cli import main
+from oracle.ssz.sample import sample_state
+
+pytestmark = pytest.mark.unit
+
+
+@pytest.fixture
+def state_file(tmp_path: Path) -> Path:
+    path = tmp_path / "state.ssz"
+    path.write_bytes(sample_state("beaconkit-electra", 12, seed=4))
+    return path
+
+
+def test_prove_then_verify(state_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "proof.json"
+    assert (
+        main(["prove", "--state", str(state_file), "--index", "3", "--index", "11", "--output", str(out)])
+        == 0
+    )
+    doc = json.loads(out.read_text())
+    assert doc["layout"] == "beaconkit-electra"
+    assert [v["index"] for v in doc["validators"]] == ["3", "11"]
+    entry = doc["validators"][0]
+    assert entry["pubkey_gindex"] == str(6350779162034176 + 8 * 3)
+    assert entry["balance_gindex"] == str(199011604627456 + 3 // 4)
+    assert all(node.startswith("0x") and len(node) == 66 for node in entry["balance_proof"])
+    assert doc["block_header"]["state_root"] == doc["state_root"]
+    assert main(["verify", "--proof", str(out)]) == 0
+    assert "0 failed" in capsys.readouterr().out
+
+
+def test_prove_reads_stdin(
+    state_file: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import io
+
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(state_file.read_bytes())))
+    assert main(["prove", "--state", "-", "--index", "0"]) == 0
+    assert json.loads(capsys.readouterr().out)["validators"][0]["index"] == "0"
+
+
+@pytest.mark.parametrize(
+    ("field", "index"),
+    [("balance_proof", 1), ("pubkey_proof", 0), ("withdrawal_credentials_proof", 5)],
+)
+def test_verify_names_the_failing_proof(
+    field: str, index: int, state_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "proof.json"
+    main(["prove", "--state", str(state_file), "--index", "3", "--index", "7", "--output", str(out)])
+    doc = json.loads(out.read_text())
+    node = doc["validators"][1][field][index]
+    doc["validators"][1][field][index] = node[:-1] + ("0" if node[-1] != "0" else "1")
+    out.write_text(json.dumps(doc))
+    capsys.readouterr()
+    assert main(["verify", "--proof", str(out)]) == 1
+    printed = capsys.readouterr().out
+    assert f"FAIL validator 7 {field}" in printed
+    assert "validator 3" not in printed
+
+
+def test_verify_catches_a_forged_balance(
+    state_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "proof.json"
+    main(["prove", "--state", str(state_file), "--index", "2", "--output", str(out)])
+    doc = json.loads(out.read_text())
+    doc["validators"][0]["balance"] = str(int(doc["validators"][0]["balance"]) + 1)
+    out.write_text(json.dumps(doc))
+    assert main(["verify", "--proof", str(out)]) == 1
+    assert "FAIL validator 2 balance" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["prove", "--state", "/nonexistent", "--index", "0"], "no such file"),
+        (["prove", "--state", "STATE", "--index", "12"], "validator index 12 is out of range"),
+        (["prove", "--state", "STATE", "--index", "0", "--layout", "ethereum-deneb"], "truncated"),
+        (["verify", "--proof", "STATE"], "not JSON"),
+    ],
+)
+def test_bad_input_is_one_clear_line(
+    argv: list[str], message: str, state_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = [str(state_file) if a == "STATE" else a for a in argv]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err
+    assert err.count("\n") == 1
+
+
+def test_malformed_proof_document(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "p.json"
+    path.write_text(json.dumps({"layout": "beaconkit-electra", "block_root": "0x12"}))
+    assert main(["verify", "--proof", str(path)]) == 2
+    assert "block_root: expected 32 bytes, got 1" in capsys.readouterr().err
+
+
+def test_console_script_help() -> None:
+    exe = Path(sys.executable).parent / "pool-oracle"
+    if not exe.exists():
+        pytest.skip("console script not installed (run through make test)")
+    result = subprocess.run([str(exe), "prove", "--help"], capture_output=True, text=True, check=True)
+    assert "--index" in result.stdout
