@@ -97,6 +97,7 @@ def bench_kernel(nodes: int) -> tuple[float, float]:
 
 
 def bench_py_ssz(count: int) -> tuple[float, float] | None:
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # for tests.reference
     try:
         import ssz
 
@@ -124,7 +125,15 @@ def main() -> None:
     parser.add_argument("--validators", type=int, default=2_100_000)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--index", type=int, default=1_234_567)
+    parser.add_argument("--reference-only", action="store_true", help="only the same-run reference ratios")
     args = parser.parse_args()
+    if args.reference_only:
+        kernel, reference = bench_kernel(200_000)
+        print(f"kernel {kernel * 1e3:.0f} ms, hashlib {reference * 1e3:.0f} ms: {reference / kernel:.1f}x")
+        result = bench_py_ssz(20_000)
+        if result:
+            print(f"engine {result[0] * 1e3:.0f} ms, py-ssz {result[1] * 1e3:.0f} ms: {result[1] / result[0]:.0f}x")
+        return
     warm_up()
     state = mainnet_state(args.validators)
     index = min(args.index, args.validators - 1)

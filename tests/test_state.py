@@ -166,3 +166,16 @@ def test_wrong_layout_is_a_clear_error() -> None:
         load_state(data, "beaconkit-deneb")
     with pytest.raises(SSZError, match="not a beacon state of any known layout"):
         load_state(b"\x00" * 100)
+
+
+def test_cache_is_not_fooled_by_a_reused_buffer() -> None:
+    # The caller may rewrite the same buffer for the next state (a re-read file, a reused bytearray).
+    data = bytearray(build_state("ethereum-electra", random_validators(5000, np.random.default_rng(8)), seed=3))
+    cache = MerkleCache()
+    first = load_state(data, cache=cache)
+    start, end = first.spans["balances"]
+    balances = np.frombuffer(data, dtype="<u8", count=(end - start) // 8, offset=start).copy()
+    data[start:end] = (balances + 7).tobytes()
+    warm = load_state(data, cache=cache)
+    assert warm.state_root == load_state(bytes(data)).state_root
+    assert warm.prove_validator(4321).balance == int(balances[4321]) + 7

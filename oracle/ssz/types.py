@@ -80,7 +80,10 @@ class MerkleCache:
             tree = entry.tree.updated(leaves)
         else:
             tree = ChunkTree.build(leaves, depth)
-        self.entries[path] = _CacheEntry(None if records is None else records.copy(), leaves, tree)
+        # Keep copies, never views: the caller may rewrite its buffer for the next state.
+        owned_leaves = leaves if leaves.flags.owndata else leaves.copy()
+        kept = ChunkTree(tree.depth, (owned_leaves, *tree.layers[1:]))
+        self.entries[path] = _CacheEntry(None if records is None else records.copy(), owned_leaves, kept)
         return tree
 
 
