@@ -6,7 +6,16 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: setup test lint typecheck unit demo bench lock clean
 
-setup: $(STAMP)
+TOOLS_STAMP := tools/node_modules/.installed
+
+setup: $(STAMP) $(TOOLS_STAMP)
+
+# anvil and solc, pinned by tools/package-lock.json, installed under the project. npm install, not ci:
+# the registry serves only this platform's anvil binary package, which a lock file cannot list for
+# every platform; the versions still come from package-lock.json.
+$(TOOLS_STAMP): tools/package.json tools/package-lock.json
+	cd tools && npm install --no-audit --no-fund --loglevel=error
+	@touch $@
 
 # The venv is rebuilt from the hashed lock whenever the lock or the project metadata changes.
 $(STAMP): requirements/dev.lock requirements/build.lock pyproject.toml
