@@ -132,7 +132,8 @@ def main() -> None:
         print(f"kernel {kernel * 1e3:.0f} ms, hashlib {reference * 1e3:.0f} ms: {reference / kernel:.1f}x")
         result = bench_py_ssz(20_000)
         if result:
-            print(f"engine {result[0] * 1e3:.0f} ms, py-ssz {result[1] * 1e3:.0f} ms: {result[1] / result[0]:.0f}x")
+            engine, ref = result
+            print(f"engine {engine * 1e3:.0f} ms, py-ssz {ref * 1e3:.0f} ms: {ref / engine:.0f}x")
         return
     warm_up()
     state = mainnet_state(args.validators)

@@ -93,6 +93,58 @@ def cmd_sample_state(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_devnet(args: argparse.Namespace) -> int:
+    import asyncio
+    import signal
+
+    from oracle.devnet.anvil import DevnetError
+    from oracle.devnet.network import Devnet, DevnetConfig, format_banner
+    from oracle.devnet.tools import ToolMissing
+
+    try:
+        config = DevnetConfig(
+            layout=args.layout,
+            validators=args.validators,
+            pools=args.pools,
+            slot_seconds=args.slot_seconds,
+            host=args.host,
+            beacon_port=args.beacon_port,
+            rpc_port=args.rpc_port,
+            open_reporting=args.open_reporting,
+            seed=args.seed,
+            random_events=args.random_events,
+        )
+    except DevnetError as exc:
+        raise CLIError(str(exc)) from None
+
+    async def serve() -> None:
+        devnet = Devnet(config)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await devnet.start()
+        try:
+            print(format_banner(devnet), flush=True)
+            if args.write_config:
+                key_file = devnet.write_config(Path(args.write_config))
+                print(
+                    f"  daemon config    {Path(args.write_config).resolve()} (feeder key in {key_file})",
+                    flush=True,
+                )
+            print("running; Ctrl-C or SIGTERM stops it", flush=True)
+            await devnet.run(stop)
+        finally:
+            await devnet.stop()
+            print("devnet stopped", flush=True)
+
+    try:
+        asyncio.run(serve())
+    except (DevnetError, ToolMissing) as exc:
+        raise CLIError(str(exc)) from None
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from oracle.ssz.layouts import LAYOUT_NAMES
 
@@ -146,6 +198,46 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--slot", type=int, default=1000)
     sample.add_argument("--output", required=True, metavar="FILE", help="file to write, or - for stdout")
     sample.set_defaults(handler=cmd_sample_state)
+
+    devnet = commands.add_parser(
+        "devnet",
+        help="run the embedded devnet: a simulated beacon chain (Beacon API), anvil, reference contracts",
+        description="Start anvil with the EIP-4788 beacon-roots contract and the reference pool contracts, "
+        "a simulated beacon chain served over the Beacon API (and beacon-kit's proof endpoints), one EL "
+        "block per slot carrying the previous beacon block root; print endpoints, addresses and test keys; "
+        "run until SIGINT or SIGTERM.",
+    )
+    devnet.add_argument(
+        "--layout", default="beaconkit-electra", choices=["beaconkit-electra", "ethereum-electra"]
+    )
+    devnet.add_argument(
+        "--validators", type=int, default=8, metavar="N", help="validators at genesis (default 8)"
+    )
+    devnet.add_argument(
+        "--pools", type=int, default=2, metavar="K", help="how many of them are pool validators"
+    )
+    devnet.add_argument("--slot-seconds", type=int, default=2, metavar="S", help="slot time (default 2)")
+    devnet.add_argument("--host", default="127.0.0.1", help="address to serve on (default 127.0.0.1)")
+    devnet.add_argument(
+        "--beacon-port", type=int, default=5052, metavar="P", help="Beacon API port (default 5052)"
+    )
+    devnet.add_argument(
+        "--rpc-port", type=int, default=8545, metavar="Q", help="anvil JSON-RPC port (default 8545)"
+    )
+    devnet.add_argument("--write-config", metavar="FILE", help="write a daemon config for this network here")
+    devnet.add_argument(
+        "--open-reporting",
+        action="store_true",
+        help="let anyone report (default: FEEDER_ROLE to the first test key)",
+    )
+    devnet.add_argument(
+        "--random-events",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="random pool deposits and withdrawals (and missed slots on Ethereum) while running (default on)",
+    )
+    devnet.add_argument("--seed", type=int, default=0, help="seed of the simulated chain")
+    devnet.set_defaults(handler=cmd_devnet)
     return parser
 
 

@@ -170,7 +170,9 @@ def test_wrong_layout_is_a_clear_error() -> None:
 
 def test_cache_is_not_fooled_by_a_reused_buffer() -> None:
     # The caller may rewrite the same buffer for the next state (a re-read file, a reused bytearray).
-    data = bytearray(build_state("ethereum-electra", random_validators(5000, np.random.default_rng(8)), seed=3))
+    data = bytearray(
+        build_state("ethereum-electra", random_validators(5000, np.random.default_rng(8)), seed=3)
+    )
     cache = MerkleCache()
     first = load_state(data, cache=cache)
     start, end = first.spans["balances"]

@@ -63,7 +63,9 @@ def compile_contracts() -> dict[str, Any]:
         output = json.loads(output_path.read_text())
     errors = [e for e in output.get("errors", []) if e.get("severity") == "error"]
     if errors:
-        raise RuntimeError("solc: " + "\n".join(e.get("formattedMessage", e.get("message", "")) for e in errors))
+        raise RuntimeError(
+            "solc: " + "\n".join(e.get("formattedMessage", e.get("message", "")) for e in errors)
+        )
     version = subprocess.run(
         [node_path(), str(solcjs_path()), "--version"], capture_output=True, text=True, check=True
     ).stdout.strip()
@@ -93,7 +95,10 @@ def load_artifacts() -> dict[str, Any]:
 def main() -> int:
     artifacts = compile_contracts()
     ARTIFACTS.write_text(json.dumps(artifacts, indent=1, sort_keys=True) + "\n")
-    print(f"wrote {ARTIFACTS} ({len(artifacts['contracts'])} contracts, {artifacts['compiler']})", file=sys.stderr)
+    print(
+        f"wrote {ARTIFACTS} ({len(artifacts['contracts'])} contracts, {artifacts['compiler']})",
+        file=sys.stderr,
+    )
     return 0
 
 

@@ -1,0 +1,511 @@
+"""The simulated chain over HTTP: the standard Beacon API endpoints the oracle uses, shaped as the OpenAPI
+spec says, and in beacon-kit mode beacon-kit's proof endpoints and quirks (JSON-only debug state, no
+finality_checkpoints or node/health, errors as {"code","message"} with 0x-hex numbers in proofs)."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import numpy as np
+from aiohttp import web
+
+from oracle import __version__
+from oracle.devnet.chain import SimulatedChain
+from oracle.ssz.jsonfmt import to_json
+from oracle.ssz.layouts import BeaconBlockHeader
+from oracle.ssz.sample import FAR_FUTURE_EPOCH
+from oracle.ssz.state import BeaconState, hex0x
+
+STATUSES = [
+    "pending_initialized",
+    "pending_queued",
+    "active_ongoing",
+    "active_exiting",
+    "active_slashed",
+    "exited_unslashed",
+    "exited_slashed",
+    "withdrawal_possible",
+    "withdrawal_done",
+]
+STATUS_GROUPS = {"pending", "active", "exited", "withdrawal"}
+ROOT_RE = re.compile(r"^0x[0-9a-fA-F]{64}$")
+PUBKEY_RE = re.compile(r"^0x[0-9a-fA-F]{96}$")
+MAX_GET_IDS = 64
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def _error(status: int, message: str) -> web.Response:
+    return web.json_response({"code": status, "message": message}, status=status)
+
+
+def validator_status(
+    activation: int,
+    exit_epoch: int,
+    withdrawable: int,
+    eligibility: int,
+    slashed: bool,
+    balance: int,
+    epoch: int,
+) -> str:
+    """The Beacon API's validator status at `epoch` (the hackmd specification the API links)."""
+    if activation > epoch:
+        return "pending_initialized" if eligibility == FAR_FUTURE_EPOCH else "pending_queued"
+    if exit_epoch > epoch:
+        if slashed:
+            return "active_slashed"
+        return "active_exiting" if exit_epoch < FAR_FUTURE_EPOCH else "active_ongoing"
+    if withdrawable > epoch:
+        return "exited_slashed" if slashed else "exited_unslashed"
+    return "withdrawal_possible" if balance > 0 else "withdrawal_done"
+
+
+class BeaconApi:
+    def __init__(self, chain: SimulatedChain, el_parent_slots: dict[int, int], chain_id: int) -> None:
+        """`el_parent_slots` maps an EL block timestamp to the beacon slot whose root that block carries."""
+        self.chain = chain
+        self.el_parent_slots = el_parent_slots
+        self.chain_id = chain_id
+        self.beaconkit = chain.layout.family == "beaconkit"
+
+    # -- identifiers -------------------------------------------------------------------------------------
+
+    def _slot_of(self, ident: str, kind: str) -> int:
+        """Resolve a state_id ("state") or block_id ("block") to a slot."""
+        chain = self.chain
+        label = "state" if kind == "state" else "block"
+        not_found = ApiError(404, f"{label.capitalize()} not found")
+        if ident == "head":
+            slot = chain.slot
+        elif ident == "finalized":
+            slot = chain.finalized_slot
+        elif ident == "justified":
+            slot = chain.justified_slot
+        elif ident == "genesis":
+            slot = 0
+        elif ident.isdigit():
+            slot = int(ident)
+        elif ROOT_RE.match(ident):
+            roots = chain.state_slots if kind == "state" else chain.block_slots
+            found = roots.get(bytes.fromhex(ident[2:]))
+            if found is None:
+                raise not_found
+            slot = found
+        else:
+            raise ApiError(400, f"Invalid {label} ID: {ident}")
+        if slot > chain.slot or slot not in chain.records:
+            raise not_found
+        if kind == "block" and chain.records[slot].block_root is None:
+            raise not_found
+        return slot
+
+    def _meta(self, slot: int) -> dict[str, Any]:
+        return {"execution_optimistic": False, "finalized": slot <= self.chain.finalized_slot}
+
+    def _parse_ids(self, ids: list[str]) -> tuple[set[int], set[bytes]]:
+        indices: set[int] = set()
+        pubkeys: set[bytes] = set()
+        for ident in ids:
+            if ident.isdigit():
+                indices.add(int(ident))
+            elif PUBKEY_RE.match(ident):
+                pubkeys.add(bytes.fromhex(ident[2:]))
+            else:
+                raise ApiError(400, f"Invalid validator ID: {ident}")
+        return indices, pubkeys
+
+    def _parse_statuses(self, statuses: list[str]) -> set[str]:
+        for status in statuses:
+            if status not in STATUSES and status not in STATUS_GROUPS:
+                raise ApiError(400, f"Invalid validator status: {status}")
+        return set(statuses)
+
+    # -- validators --------------------------------------------------------------------------------------
+
+    def _validators(
+        self, slot: int, ids: list[str] | None, statuses: list[str] | None, with_record: bool = True
+    ) -> list[dict[str, Any]]:
+        state = self.chain.state(slot) if self.chain.records[slot].block_root else None
+        records, balances = self._columns(slot, state)
+        indices, pubkeys = self._parse_ids(ids) if ids else (set(), set())
+        wanted = self._parse_statuses(statuses) if statuses else set()
+        epoch = slot // self.chain.config.slots_per_epoch
+        out = []
+        for index in range(records.shape[0]):
+            record = records[index]
+            pubkey = record[0:48].tobytes()
+            if ids and index not in indices and pubkey not in pubkeys:
+                continue
+            fields = {
+                "eligibility": int.from_bytes(record[89:97].tobytes(), "little"),
+                "activation": int.from_bytes(record[97:105].tobytes(), "little"),
+                "exit_epoch": int.from_bytes(record[105:113].tobytes(), "little"),
+                "withdrawable": int.from_bytes(record[113:121].tobytes(), "little"),
+            }
+            balance = int(balances[index])
+            status = validator_status(
+                fields["activation"],
+                fields["exit_epoch"],
+                fields["withdrawable"],
+                fields["eligibility"],
+                bool(record[88]),
+                balance,
+                epoch,
+            )
+            if wanted and status not in wanted and status.split("_")[0] not in wanted:
+                continue
+            entry: dict[str, Any] = {"index": str(index), "balance": str(balance)}
+            if with_record:
+                entry["status"] = status
+                entry["validator"] = {
+                    "pubkey": hex0x(pubkey),
+                    "withdrawal_credentials": hex0x(record[48:80].tobytes()),
+                    "effective_balance": str(int.from_bytes(record[80:88].tobytes(), "little")),
+                    "slashed": bool(record[88]),
+                    "activation_eligibility_epoch": str(fields["eligibility"]),
+                    "activation_epoch": str(fields["activation"]),
+                    "exit_epoch": str(fields["exit_epoch"]),
+                    "withdrawable_epoch": str(fields["withdrawable"]),
+                }
+            out.append(entry)
+        return out
+
+    def _columns(self, slot: int, state: BeaconState | None) -> tuple[np.ndarray, np.ndarray]:
+        if state is None:  # a missed slot's state: read the fields without the block-root check
+            layout = self.chain.layout
+            data = self.chain.records[slot].state
+            buf = np.frombuffer(data, dtype=np.uint8)
+            spans = layout.state.spans(buf, 0, len(data), "BeaconState")
+            v_start, v_end = spans[layout.state.field_index["validators"]]
+            b_start, b_end = spans[layout.state.field_index["balances"]]
+            return buf[v_start:v_end].reshape(-1, 121), buf[b_start:b_end].view("<u8")
+        return state.validator_records(), state.balances()
+
+    # -- handlers ----------------------------------------------------------------------------------------
+
+    async def syncing(self, request: web.Request) -> web.Response:
+        data = {
+            "head_slot": str(self.chain.slot),
+            "sync_distance": "0",
+            "is_syncing": False,
+            "is_optimistic": False,
+            "el_offline": False,
+        }
+        return web.json_response({"data": data})
+
+    async def version(self, request: web.Request) -> web.Response:
+        mode = "beacon-kit" if self.beaconkit else "ethereum"
+        return web.json_response({"data": {"version": f"pool-oracle-devnet/v{__version__} ({mode} mode)"}})
+
+    async def health(self, request: web.Request) -> web.Response:
+        return web.Response(status=200)
+
+    async def spec(self, request: web.Request) -> web.Response:
+        config = self.chain.config
+        data = {
+            "CONFIG_NAME": "pool-oracle-devnet",
+            "PRESET_BASE": "mainnet",
+            "SECONDS_PER_SLOT": str(config.slot_seconds),
+            "SLOTS_PER_EPOCH": str(config.slots_per_epoch),
+            "DEPOSIT_CHAIN_ID": str(self.chain_id),
+            "DEPOSIT_NETWORK_ID": str(self.chain_id),
+            "DEPOSIT_CONTRACT_ADDRESS": "0x4242424242424242424242424242424242424242",
+            "GENESIS_FORK_VERSION": "0x04000000",
+            "ELECTRA_FORK_VERSION": "0x05000000",
+            "ELECTRA_FORK_EPOCH": "0",
+            "MIN_VALIDATOR_WITHDRAWABILITY_DELAY": str(config.withdrawal_delay_epochs),
+            "SLOTS_PER_HISTORICAL_ROOT": "8192",
+            "EPOCHS_PER_HISTORICAL_VECTOR": "65536",
+            "VALIDATOR_REGISTRY_LIMIT": str(2**40),
+        }
+        return web.json_response({"data": data})
+
+    async def genesis(self, request: web.Request) -> web.Response:
+        data = {
+            "genesis_time": str(self.chain.config.genesis_time),
+            "genesis_validators_root": hex0x(self.chain.genesis_validators_root),
+            "genesis_fork_version": "0x04000000",
+        }
+        return web.json_response({"data": data})
+
+    def _header_entry(self, slot: int) -> dict[str, Any]:
+        record = self.chain.records[slot]
+        header = record.header
+        assert record.block_root is not None
+        message = {
+            "slot": str(header["slot"]),
+            "proposer_index": str(header["proposer_index"]),
+            "parent_root": hex0x(header["parent_root"]),
+            "state_root": hex0x(header["state_root"]),
+            "body_root": hex0x(header["body_root"]),
+        }
+        return {
+            "root": hex0x(record.block_root),
+            "canonical": True,
+            "header": {"message": message, "signature": "0x" + "00" * 96},
+        }
+
+    async def headers(self, request: web.Request) -> web.Response:
+        slot_param = request.query.get("slot")
+        parent = request.query.get("parent_root")
+        if slot_param is not None and not slot_param.isdigit():
+            raise ApiError(400, f"Invalid slot: {slot_param}")
+        if parent is not None and not ROOT_RE.match(parent):
+            raise ApiError(400, f"Invalid parent root: {parent}")
+        slot = int(slot_param) if slot_param is not None else self.chain.slot
+        entries = []
+        record = self.chain.records.get(slot)
+        if record is not None and record.block_root is not None:
+            entry = self._header_entry(slot)
+            if parent is None or entry["header"]["message"]["parent_root"] == parent.lower():
+                entries.append(entry)
+        finalized = bool(entries) and slot <= self.chain.finalized_slot
+        return web.json_response({"execution_optimistic": False, "finalized": finalized, "data": entries})
+
+    async def header(self, request: web.Request) -> web.Response:
+        slot = self._slot_of(request.match_info["block_id"], "block")
+        return web.json_response({**self._meta(slot), "data": self._header_entry(slot)})
+
+    async def block_root(self, request: web.Request) -> web.Response:
+        slot = self._slot_of(request.match_info["block_id"], "block")
+        root = self.chain.records[slot].block_root
+        assert root is not None
+        return web.json_response({**self._meta(slot), "data": {"root": hex0x(root)}})
+
+    async def state_root(self, request: web.Request) -> web.Response:
+        slot = self._slot_of(request.match_info["state_id"], "state")
+        return web.json_response(
+            {**self._meta(slot), "data": {"root": hex0x(self.chain.records[slot].state_root)}}
+        )
+
+    async def finality_checkpoints(self, request: web.Request) -> web.Response:
+        slot = self._slot_of(request.match_info["state_id"], "state")
+        state = self.chain.records[slot]
+        buf = np.frombuffer(state.state, dtype=np.uint8)
+        layout = self.chain.layout
+        spans = layout.state.spans(buf, 0, len(state.state), "BeaconState")
+
+        def checkpoint(name: str) -> dict[str, str]:
+            start, end = spans[layout.state.field_index[name]]
+            value = layout.state.element_type(name).decode(buf, start, end, name)
+            return {"epoch": str(value["epoch"]), "root": hex0x(value["root"])}
+
+        data = {
+            "previous_justified": checkpoint("previous_justified_checkpoint"),
+            "current_justified": checkpoint("current_justified_checkpoint"),
+            "finalized": checkpoint("finalized_checkpoint"),
+        }
+        return web.json_response({**self._meta(slot), "data": data})
+
+    async def validators_get(self, request: web.Request) -> web.Response:
+        slot = self._slot_of(request.match_info["state_id"], "state")
+        ids = _multi(request, "id")
+        if len(ids) > MAX_GET_IDS:
+            raise ApiError(414, "Too many validator IDs in request")
+        data = self._validators(slot, ids or None, _multi(request, "status") or None)
+        return web.json_response({**self._meta(slot), "data": data})
+
+    async def validators_post(self, request: web.Request) -> web.Response:
+        slot = self._slot_of(request.match_info["state_id"], "state")
+        body = await _json_body(request)
+        if not isinstance(body, dict):
+            raise ApiError(400, "Request body must be an object with ids and statuses")
+        ids, statuses = body.get("ids"), body.get("statuses")
+        for name, value in (("ids", ids), ("statuses", statuses)):
+            if value is not None and (
+                not isinstance(value, list) or not all(isinstance(v, str) for v in value)
+            ):
+                raise ApiError(400, f"{name} must be a list of strings or null")
+        data = self._validators(slot, ids or None, statuses or None)
+        return web.json_response({**self._meta(slot), "data": data})
+
+    async def validator(self, request: web.Request) -> web.Response:
+        slot = self._slot_of(request.match_info["state_id"], "state")
+        data = self._validators(slot, [request.match_info["validator_id"]], None)
+        if not data:
+            raise ApiError(404, "Validator not found")
+        return web.json_response({**self._meta(slot), "data": data[0]})
+
+    async def balances_get(self, request: web.Request) -> web.Response:
+        slot = self._slot_of(request.match_info["state_id"], "state")
+        ids = _multi(request, "id")
+        if len(ids) > MAX_GET_IDS:
+            raise ApiError(414, "Too many validator IDs in request")
+        data = self._validators(slot, ids or None, None, with_record=False)
+        return web.json_response({**self._meta(slot), "data": data})
+
+    async def balances_post(self, request: web.Request) -> web.Response:
+        slot = self._slot_of(request.match_info["state_id"], "state")
+        body = await _json_body(request)
+        if not isinstance(body, list) or not all(isinstance(v, str) for v in body):
+            raise ApiError(400, "Request body must be a list of validator IDs")
+        data = self._validators(slot, body or None, None, with_record=False)
+        return web.json_response({**self._meta(slot), "data": data})
+
+    async def debug_state(self, request: web.Request) -> web.StreamResponse:
+        slot = self._slot_of(request.match_info["state_id"], "state")
+        record = self.chain.records[slot]
+        headers = {"Eth-Consensus-Version": "electra"}
+        accept = request.headers.get("Accept", "application/json")
+        if "application/octet-stream" in accept and not self.beaconkit:
+            return web.Response(body=record.state, content_type="application/octet-stream", headers=headers)
+        layout = self.chain.layout
+        buf = np.frombuffer(record.state, dtype=np.uint8)
+        data = to_json(layout.state, layout.state.decode(buf, 0, len(record.state), "BeaconState"))
+        body = {**self._meta(slot), "version": "electra", "data": data}
+        return web.json_response(body, headers=headers, dumps=json.dumps)
+
+    # -- beacon-kit proofs -------------------------------------------------------------------------------
+
+    def _proof_slot(self, timestamp_id: str) -> int:
+        if timestamp_id.startswith("t") and timestamp_id[1:].isdigit():
+            slot = self.el_parent_slots.get(int(timestamp_id[1:]))
+            if slot is None:
+                raise ApiError(404, f"no execution block with timestamp {timestamp_id[1:]}")
+            return self._slot_of(str(slot), "block")
+        return self._slot_of(timestamp_id, "block")
+
+    def _proof_base(self, slot: int) -> tuple[BeaconState, dict[str, Any]]:
+        state = self.chain.state(slot)
+        header = state.header
+        base = {
+            "beacon_block_header": {
+                "slot": hex(header.slot),
+                "proposer_index": hex(header.proposer_index),
+                "parent_block_root": hex0x(header.parent_root),
+                "state_root": hex0x(header.state_root),
+                "body_root": hex0x(header.body_root),
+            },
+            "beacon_block_root": hex0x(state.block_root),
+        }
+        return state, base
+
+    def _validator_index(self, request: web.Request, state: BeaconState) -> int:
+        raw = request.match_info["validator_index"]
+        if not raw.isdigit():
+            raise ApiError(400, f"invalid validator index: {raw}")
+        index = int(raw)
+        if index >= state.validator_count:
+            raise ApiError(404, f"validator index {index} out of range ({state.validator_count} validators)")
+        return index
+
+    async def proof_pubkey(self, request: web.Request) -> web.Response:
+        state, body = self._proof_base(self._proof_slot(request.match_info["timestamp_id"]))
+        index = self._validator_index(request, state)
+        _, branch = state.prove(state.layout.pubkey_gindex(index))
+        body["validator_pubkey"] = hex0x(state.validator(index)["pubkey"])
+        body["validator_pubkey_proof"] = [hex0x(node) for node in branch]
+        return web.json_response(body)
+
+    async def proof_credentials(self, request: web.Request) -> web.Response:
+        state, body = self._proof_base(self._proof_slot(request.match_info["timestamp_id"]))
+        index = self._validator_index(request, state)
+        _, branch = state.prove(state.layout.withdrawal_credentials_gindex(index))
+        body["validator_withdrawal_credentials"] = hex0x(state.validator(index)["withdrawal_credentials"])
+        body["withdrawal_credentials_proof"] = [hex0x(node) for node in branch]
+        return web.json_response(body)
+
+    async def proof_balance(self, request: web.Request) -> web.Response:
+        state, body = self._proof_base(self._proof_slot(request.match_info["timestamp_id"]))
+        index = self._validator_index(request, state)
+        leaf, branch = state.prove(state.layout.balance_gindex(index))
+        body["validator_balance"] = hex(state.balance(index))
+        body["balance_leaf"] = hex0x(leaf)
+        body["balance_proof"] = [hex0x(node) for node in branch]
+        return web.json_response(body)
+
+    async def proof_proposer(self, request: web.Request) -> web.Response:
+        state, body = self._proof_base(self._proof_slot(request.match_info["timestamp_id"]))
+        proposer = state.header.proposer_index
+        _, pubkey_branch = state.prove(state.layout.pubkey_gindex(proposer))
+        index_gindex = BeaconBlockHeader.field_index["proposer_index"] + (1 << BeaconBlockHeader.depth)
+        _, index_branch = state.prove(index_gindex)
+        body["validator_pubkey"] = hex0x(state.validator(proposer)["pubkey"])
+        body["validator_pubkey_proof"] = [hex0x(node) for node in pubkey_branch]
+        body["proposer_index_proof"] = [hex0x(node) for node in index_branch]
+        return web.json_response(body)
+
+    # -- wiring ------------------------------------------------------------------------------------------
+
+    def app(self) -> web.Application:
+        app = web.Application(middlewares=[_errors])
+        routes = [
+            ("GET", "/eth/v1/node/syncing", self.syncing),
+            ("GET", "/eth/v1/node/version", self.version),
+            ("GET", "/eth/v1/config/spec", self.spec),
+            ("GET", "/eth/v1/beacon/genesis", self.genesis),
+            ("GET", "/eth/v1/beacon/headers", self.headers),
+            ("GET", "/eth/v1/beacon/headers/{block_id}", self.header),
+            ("GET", "/eth/v1/beacon/blocks/{block_id}/root", self.block_root),
+            ("GET", "/eth/v1/beacon/states/{state_id}/root", self.state_root),
+            ("GET", "/eth/v1/beacon/states/{state_id}/validators", self.validators_get),
+            ("POST", "/eth/v1/beacon/states/{state_id}/validators", self.validators_post),
+            ("GET", "/eth/v1/beacon/states/{state_id}/validators/{validator_id}", self.validator),
+            ("GET", "/eth/v1/beacon/states/{state_id}/validator_balances", self.balances_get),
+            ("POST", "/eth/v1/beacon/states/{state_id}/validator_balances", self.balances_post),
+            ("GET", "/eth/v2/debug/beacon/states/{state_id}", self.debug_state),
+        ]
+        if self.beaconkit:
+            routes += [
+                (
+                    "GET",
+                    "/bkit/v1/proof/validator_pubkey/{timestamp_id}/{validator_index}",
+                    self.proof_pubkey,
+                ),
+                (
+                    "GET",
+                    "/bkit/v1/proof/validator_credentials/{timestamp_id}/{validator_index}",
+                    self.proof_credentials,
+                ),
+                (
+                    "GET",
+                    "/bkit/v1/proof/validator_balance/{timestamp_id}/{validator_index}",
+                    self.proof_balance,
+                ),
+                ("GET", "/bkit/v1/proof/block_proposer/{timestamp_id}", self.proof_proposer),
+            ]
+        else:
+            routes += [
+                ("GET", "/eth/v1/node/health", self.health),
+                ("GET", "/eth/v1/beacon/states/{state_id}/finality_checkpoints", self.finality_checkpoints),
+            ]
+        for method, path, handler in routes:
+            app.router.add_route(method, path, handler)
+        return app
+
+
+def _multi(request: web.Request, name: str) -> list[str]:
+    """Repeated and comma-separated query values (both forms are used by clients)."""
+    values: list[str] = []
+    for raw in request.query.getall(name, []):
+        values.extend(part for part in raw.split(",") if part)
+    return values
+
+
+async def _json_body(request: web.Request) -> Any:
+    try:
+        return await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise ApiError(400, "Request body is not valid JSON") from None
+
+
+@web.middleware
+async def _errors(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except ApiError as exc:
+        return _error(exc.status, exc.message)
+    except web.HTTPException as exc:
+        if exc.status >= 400:
+            return _error(exc.status, exc.reason)
+        raise

@@ -1,0 +1,491 @@
+"""The devnet: anvil and the simulated beacon chain in lockstep, the reference contracts, the Beacon API.
+
+Per beacon slot S with a block: the EL block of S is mined at S's timestamp carrying the EIP-4788 system
+call with the root of the previous beacon block (so the root of slot S is keyed by the timestamp of the
+EL block after it, as on a real chain); the beacon state of S then takes that block as its execution
+payload; the block's deposit and withdrawal-request events feed the beacon chain; withdrawals the beacon
+chain pays are credited on the EL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from aiohttp import web
+from eth_account import Account
+from web3 import AsyncHTTPProvider, AsyncWeb3
+from web3.contract import AsyncContract
+from web3.types import TxParams, Wei
+
+from oracle.devnet.anvil import Anvil, DevnetError, ensure_port_free
+from oracle.devnet.beacon_api import BeaconApi
+from oracle.devnet.chain import ChainConfig, Payload, SimulatedChain
+from oracle.devnet.compile import load_artifacts
+from oracle.ssz.layouts import get_layout
+from oracle.ssz.sample import GWEI_PER_ETH
+
+BEACON_ROOTS = "0x000F3df6D732807Ef1319fB7B8bB8522d0Beac02"
+BEACON_ROOTS_CODE = (
+    "0x3373fffffffffffffffffffffffffffffffffffffffe14604d57602036146024575f5ffd5b5f35801560495762001fff810690"
+    "815414603c575f5ffd5b62001fff01545f5260205ff35b5f5ffd5b62001fff42064281555f359062001fff015500"
+)
+SYSTEM_ADDRESS = "0xfffffffffffffffffffffffffffffffffffffffe"
+BEACON_DEPOSIT = "0x4242424242424242424242424242424242424242"
+WEI_PER_GWEI = 10**9
+# anvil's default accounts (its well-known test mnemonic): 0 governs, 1 feeds, the rest are users.
+TEST_KEYS = [
+    "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80",
+    "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d",
+    "0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a",
+    "0x7c852118294e51e653712a81e05800f419141751be58f605c371e15141b007a6",
+    "0x47e179ec197488593b187f80a00eb0da91f1b9d0b13f8733639f19c30a34926a",
+]
+
+
+def tx_params(sender: str, value: int = 0, gas: int = 500_000) -> TxParams:
+    return {"from": AsyncWeb3.to_checksum_address(sender), "value": Wei(value), "gas": gas}
+
+
+@dataclass(frozen=True)
+class DevnetConfig:
+    layout: str = "beaconkit-electra"
+    validators: int = 8
+    pools: int = 2
+    slot_seconds: int = 2
+    host: str = "127.0.0.1"
+    beacon_port: int = 5052
+    rpc_port: int = 8545
+    chain_id: int = 80087
+    open_reporting: bool = False
+    seed: int = 0
+    slots_per_epoch: int = 32
+    deposit_delay_slots: int = 4
+    withdrawal_delay_epochs: int = 1
+    random_events: bool = False
+
+    def __post_init__(self) -> None:
+        if get_layout(self.layout).name not in ("beaconkit-electra", "ethereum-electra"):
+            raise DevnetError(f"the devnet runs beaconkit-electra or ethereum-electra, not {self.layout}")
+        if self.validators < 1 or not 0 <= self.pools <= self.validators:
+            raise DevnetError(
+                f"need 1+ validators and 0..validators pools, got {self.validators} and {self.pools}"
+            )
+        if self.slot_seconds < 1:
+            raise DevnetError("slot time must be a whole number of seconds, at least 1")
+        if self.beacon_port == self.rpc_port:
+            raise DevnetError(f"the Beacon API and the RPC need different ports, both are {self.rpc_port}")
+
+
+@dataclass
+class Pool:
+    validator_index: int
+    pubkey: bytes
+    staking_pool: str
+    rewards_vault: str
+    smart_operator: str
+    closed: bool = False
+
+
+@dataclass
+class Contracts:
+    factory: AsyncContract
+    oracle: AsyncContract
+    vault: AsyncContract
+    deposit: AsyncContract
+    abis: dict[str, Any] = field(default_factory=dict)
+
+
+class Devnet:
+    def __init__(self, config: DevnetConfig) -> None:
+        self.config = config
+        self.genesis_time = int(time.time())  # slots run on the wall clock; run() catches up after set-up
+        self.anvil = Anvil(config.host, config.rpc_port, config.chain_id, self.genesis_time - 120)
+        self.w3 = AsyncWeb3(AsyncHTTPProvider(self.anvil.url, request_kwargs={"timeout": 30}))
+        self.accounts = [Account.from_key(key) for key in TEST_KEYS]
+        self.governance = self.accounts[0].address
+        self.feeder = self.accounts[1].address
+        self.user = self.accounts[2].address
+        self.el_parent_slots: dict[int, int] = {}
+        self.pools: list[Pool] = []
+        self.chain: SimulatedChain | None = None
+        self.contracts: Contracts | None = None
+        self._runner: web.AppRunner | None = None
+        self._setup_time = self.genesis_time - 100
+        self._rng = np.random.default_rng(config.seed + 7)
+        self._lock = asyncio.Lock()
+
+    @property
+    def beacon_url(self) -> str:
+        return f"http://{self.config.host}:{self.config.beacon_port}"
+
+    @property
+    def rpc_url(self) -> str:
+        return self.anvil.url
+
+    # -- lifecycle ---------------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        ensure_port_free(self.config.host, self.config.beacon_port, "Beacon API")
+        await self.anvil.start()
+        try:
+            await self._check_accounts()
+            await self._install_beacon_roots()
+            contracts = await self._deploy()
+            self.chain = SimulatedChain(
+                ChainConfig(
+                    layout=self.config.layout,
+                    validators=self.config.validators,
+                    pools=self.config.pools,
+                    slot_seconds=self.config.slot_seconds,
+                    slots_per_epoch=self.config.slots_per_epoch,
+                    deposit_delay_slots=self.config.deposit_delay_slots,
+                    withdrawal_delay_epochs=self.config.withdrawal_delay_epochs,
+                    genesis_time=self.genesis_time,
+                    seed=self.config.seed,
+                ),
+                withdrawal_vault=bytes.fromhex(contracts.vault.address[2:]),
+            )
+            await self._create_pools()
+            api = BeaconApi(self.chain, self.el_parent_slots, self.config.chain_id)
+            self._runner = web.AppRunner(api.app(), access_log=None)
+            await self._runner.setup()
+            try:
+                await web.TCPSite(self._runner, self.config.host, self.config.beacon_port).start()
+            except OSError as exc:
+                raise DevnetError(
+                    f"cannot serve the Beacon API on {self.beacon_url}: {exc.strerror}"
+                ) from None
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        self.anvil.stop()
+        with contextlib.suppress(Exception):
+            await self.w3.provider.disconnect()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Produce slots on the wall clock until `stop` is set."""
+        assert self.chain is not None
+        while not stop.is_set():
+            next_time = self.chain.slot_time(self.chain.slot + 1)
+            delay = next_time - time.time()
+            if delay > 0:
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=delay)
+                if stop.is_set():
+                    break
+            missed = self.config.random_events and self.chain.ethereum and self._rng.random() < 0.05
+            await self.step(missed=missed)
+            if self.config.random_events:
+                await self._random_events()
+
+    # -- RPC helpers -------------------------------------------------------------------------------------
+
+    async def rpc(self, method: str, *params: Any) -> Any:
+        response = await self.w3.provider.make_request(method, list(params))
+        if "error" in response:
+            raise DevnetError(f"{method} failed: {response['error']}")
+        return response.get("result")
+
+    async def _mine(self, timestamp: int) -> dict[str, Any]:
+        await self.rpc("evm_setNextBlockTimestamp", timestamp)
+        await self.rpc("evm_mine")
+        block: dict[str, Any] = dict(await self.w3.eth.get_block("latest"))
+        return block
+
+    async def _mine_setup(self) -> None:
+        self._setup_time += 1
+        await self._mine(self._setup_time)
+
+    async def _transact(self, call: Any, sender: str, value: int = 0) -> Any:
+        tx_hash = await call.transact(tx_params(sender, value=value, gas=8_000_000))
+        await self._mine_setup()
+        receipt = await self.w3.eth.get_transaction_receipt(tx_hash)
+        if receipt["status"] != 1:
+            raise DevnetError(f"setup transaction {tx_hash.hex()} reverted")
+        return receipt
+
+    async def _check_accounts(self) -> None:
+        available = {a.lower() for a in await self.w3.eth.accounts}
+        for account in self.accounts:
+            if account.address.lower() not in available:
+                raise DevnetError(f"anvil does not hold the expected test account {account.address}")
+
+    async def _install_beacon_roots(self) -> None:
+        await self.rpc("anvil_setCode", BEACON_ROOTS, BEACON_ROOTS_CODE)
+        await self.rpc("anvil_impersonateAccount", SYSTEM_ADDRESS)
+        await self.rpc("anvil_setBalance", SYSTEM_ADDRESS, hex(10**30))
+
+    async def _deploy(self) -> Contracts:
+        artifacts = load_artifacts()["contracts"]
+        layout = get_layout(self.config.layout)
+
+        async def deploy(name: str, *args: Any) -> AsyncContract:
+            artifact = artifacts[name]
+            factory = self.w3.eth.contract(abi=artifact["abi"], bytecode=artifact["bytecode"])
+            receipt = await self._transact(factory.constructor(*args), self.governance)
+            deployed: AsyncContract = self.w3.eth.contract(
+                address=AsyncWeb3.to_checksum_address(receipt["contractAddress"]), abi=artifact["abi"]
+            )
+            return deployed
+
+        deposit_code = artifacts["BeaconDeposit"]["deployedBytecode"]
+        await self.rpc("anvil_setCode", BEACON_DEPOSIT, deposit_code)
+        deposit = self.w3.eth.contract(
+            address=AsyncWeb3.to_checksum_address(BEACON_DEPOSIT), abi=artifacts["BeaconDeposit"]["abi"]
+        )
+        factory = await deploy(
+            "StakingPoolContractsFactory",
+            layout.pubkey_gindex(0),
+            layout.withdrawal_credentials_gindex(0),
+            layout.balance_gindex(0),
+        )
+        oracle = await deploy("AccountingOracle", self.governance, factory.address)
+        vault = await deploy("WithdrawalVault", factory.address)
+        await self._transact(factory.functions.configure(oracle.address, vault.address), self.governance)
+        if self.config.open_reporting:
+            await self._transact(oracle.functions.setOpenReporting(True), self.governance)
+        else:
+            role = await oracle.functions.FEEDER_ROLE().call()
+            await self._transact(oracle.functions.grantRole(role, self.feeder), self.governance)
+        self.contracts = Contracts(
+            factory, oracle, vault, deposit, {k: v["abi"] for k, v in artifacts.items()}
+        )
+        return self.contracts
+
+    async def _create_pools(self) -> None:
+        """A pool for each pool validator, funded with the validator's genesis balance; the CL genesis
+        already holds those deposits, so these setup blocks are not fed back to the beacon chain."""
+        assert self.chain is not None and self.contracts is not None
+        factory = self.contracts.factory
+        for index in self.chain.pool_indices():
+            pubkey = bytes(self.chain.validators.pubkeys[index])
+            credentials = bytes(self.chain.validators.credentials[index])
+            balance_wei = int(self.chain.validators.balances[index]) * WEI_PER_GWEI
+            call = factory.functions.deployStakingPoolContracts(
+                pubkey, credentials, b"\x00" * 96, self.governance, self.governance
+            )
+            await self._transact(call, self.governance, value=balance_wei)
+            core = await factory.functions.getCoreContracts(pubkey).call()
+            self.pools.append(Pool(index, pubkey, core[1], core[2], core[0]))
+
+    # -- slots -------------------------------------------------------------------------------------------
+
+    async def step(self, missed: bool = False) -> int:
+        """Produce the next slot now (a missed one on Ethereum layouts if asked); returns the new slot."""
+        async with self._lock:
+            chain = self.chain
+            assert chain is not None and self.contracts is not None
+            if missed:
+                if not chain.ethereum:
+                    raise DevnetError("beacon-kit has no missed slots")
+                chain.advance(None)
+                return chain.slot
+            slot = chain.slot + 1
+            timestamp = chain.slot_time(slot)
+            parent_slot = chain.slot
+            parent_root = chain.block_slot_root(parent_slot)
+            # The EIP-4788 system call, ahead of user transactions by its tip.
+            await self.rpc(
+                "eth_sendTransaction",
+                {
+                    "from": SYSTEM_ADDRESS,
+                    "to": BEACON_ROOTS,
+                    "data": "0x" + parent_root.hex(),
+                    "gas": hex(100_000),
+                    "maxPriorityFeePerGas": hex(10**13),
+                    "maxFeePerGas": hex(10**14),
+                },
+            )
+            block = await self._mine(timestamp)
+            parent_block_slot = chain.latest_block_slot(parent_slot)
+            assert parent_block_slot is not None
+            self.el_parent_slots[timestamp] = parent_block_slot
+            payload = Payload(
+                block_hash=bytes(block["hash"]),
+                block_number=int(block["number"]),
+                timestamp=int(block["timestamp"]),
+                parent_hash=bytes(block["parentHash"]),
+                gas_limit=int(block["gasLimit"]),
+                gas_used=int(block["gasUsed"]),
+                base_fee_per_gas=int(block.get("baseFeePerGas", 0)),
+            )
+            withdrawals = chain.advance(payload)
+            await self._follow_events(int(block["number"]))
+            for withdrawal in withdrawals:
+                address = AsyncWeb3.to_checksum_address("0x" + withdrawal.address.hex())
+                balance = await self.w3.eth.get_balance(address)
+                await self.rpc("anvil_setBalance", address, hex(balance + withdrawal.amount * WEI_PER_GWEI))
+            await self._notify_full_exits()
+            return chain.slot
+
+    async def steps(self, count: int) -> int:
+        slot = 0
+        for _ in range(count):
+            slot = await self.step()
+        return slot
+
+    async def _follow_events(self, block_number: int) -> None:
+        assert self.chain is not None and self.contracts is not None
+        for event in await self.contracts.deposit.events.Deposit.get_logs(
+            from_block=block_number, to_block=block_number
+        ):
+            args = event["args"]
+            self.chain.add_deposit(bytes(args["pubkey"]), bytes(args["credentials"]), int(args["amount"]))
+        vault_events = await self.contracts.vault.events.ELWithdrawalTriggered.get_logs(
+            from_block=block_number, to_block=block_number
+        )
+        for event in vault_events:
+            index = self.chain.validator_index(bytes(event["args"]["pubkey"]))
+            if index is not None:
+                self.chain.request_withdrawal(index, int(event["args"]["amount"]))
+
+    async def _notify_full_exits(self) -> None:
+        """Once a pool validator's exit is swept, close its pool as governance does on Berachain."""
+        assert self.chain is not None and self.contracts is not None
+        v = self.chain.validators
+        for pool in self.pools:
+            i = pool.validator_index
+            exited = v.withdrawable[i] <= self.chain.epoch and v.balances[i] == 0
+            if exited and not pool.closed:
+                call = self.contracts.vault.functions.notifyFullExitFromCL(pool.pubkey)
+                await call.transact(tx_params(self.governance))
+                pool.closed = True
+
+    # -- scripted EL activity (tests, demo) ---------------------------------------------------------------
+
+    def pool_contract(self, pool: Pool) -> AsyncContract:
+        assert self.contracts is not None
+        contract: AsyncContract = self.w3.eth.contract(
+            address=AsyncWeb3.to_checksum_address(pool.staking_pool), abi=self.contracts.abis["StakingPool"]
+        )
+        return contract
+
+    async def stake(self, pool: Pool, amount_wei: int, sender: str | None = None) -> str:
+        """A user deposit into a pool (mined with the next slot). Returns the transaction hash."""
+        tx = (
+            await self.pool_contract(pool)
+            .functions.submit(sender or self.user)
+            .transact(tx_params(sender or self.user, value=amount_wei))
+        )
+        return "0x" + tx.hex()
+
+    async def request_withdrawal(self, pool: Pool, amount_gwei: int, sender: str | None = None) -> str:
+        assert self.contracts is not None
+        call = self.contracts.vault.functions.requestWithdrawal(pool.pubkey, amount_gwei, 1)
+        tx = await call.transact(tx_params(sender or self.user, value=1))
+        return "0x" + tx.hex()
+
+    async def request_full_exit(self, pool: Pool) -> str:
+        assert self.contracts is not None
+        call = self.contracts.vault.functions.requestWithdrawal(pool.pubkey, 0, 1)
+        tx = await call.transact(tx_params(self.governance, value=1))
+        return "0x" + tx.hex()
+
+    async def _random_events(self) -> None:
+        if not self.pools:
+            return
+        pool = self.pools[int(self._rng.integers(0, len(self.pools)))]
+        roll = self._rng.random()
+        with contextlib.suppress(Exception):
+            if roll < 0.08:
+                await self.stake(pool, int(self._rng.integers(1, 6)) * 10**18)
+            elif roll < 0.11:
+                await self.request_withdrawal(pool, int(self._rng.integers(1, 3)) * GWEI_PER_ETH)
+
+    # -- description ---------------------------------------------------------------------------------------
+
+    def describe(self) -> dict[str, Any]:
+        assert self.contracts is not None
+        return {
+            "layout": self.config.layout,
+            "chain_id": self.config.chain_id,
+            "slot_seconds": self.config.slot_seconds,
+            "genesis_time": self.genesis_time,
+            "beacon_api": self.beacon_url,
+            "execution_rpc": self.rpc_url,
+            "contracts": {
+                "factory": self.contracts.factory.address,
+                "accounting_oracle": self.contracts.oracle.address,
+                "withdrawal_vault": self.contracts.vault.address,
+                "beacon_deposit": AsyncWeb3.to_checksum_address(BEACON_DEPOSIT),
+                "beacon_roots": AsyncWeb3.to_checksum_address(BEACON_ROOTS),
+            },
+            "pools": [
+                {
+                    "validator_index": p.validator_index,
+                    "pubkey": "0x" + p.pubkey.hex(),
+                    "staking_pool": p.staking_pool,
+                }
+                for p in self.pools
+            ],
+            "governance": self.governance,
+            "feeder": None if self.config.open_reporting else self.feeder,
+            "open_reporting": self.config.open_reporting,
+        }
+
+    def write_config(self, path: Path) -> Path:
+        """A daemon config for this network; the feeder key goes to a 0600 file beside it, not into it."""
+        path = path.resolve()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        key_file = path.with_name(path.stem + "-feeder.key")
+        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(TEST_KEYS[1] + "\n")
+        info = self.describe()
+        lines = [
+            "# Written by `pool-oracle devnet`: the daemon's configuration for this devnet.",
+            "network: devnet",
+            f"chain_id: {info['chain_id']}",
+            f"layout: {info['layout']}",
+            "beacon_endpoints:",
+            f"  - {info['beacon_api']}",
+            "execution_endpoints:",
+            f"  - {info['execution_rpc']}",
+            "contracts:",
+            f'  factory: "{info["contracts"]["factory"]}"',
+            f'  withdrawal_vault: "{info["contracts"]["withdrawal_vault"]}"',
+            f'  accounting_oracle: "{info["contracts"]["accounting_oracle"]}"',
+            f'  beacon_deposit: "{info["contracts"]["beacon_deposit"]}"',
+            "signer:",
+            f"  key_file: {key_file}",
+            "",
+        ]
+        path.write_text("\n".join(lines))
+        return key_file
+
+
+def format_banner(devnet: Devnet, keys: Sequence[str] = TEST_KEYS[1:]) -> str:
+    info = devnet.describe()
+    lines = [
+        f"pool-oracle devnet: {info['layout']}, chain id {info['chain_id']}, {info['slot_seconds']} s slots",
+        f"  Beacon API     {info['beacon_api']}",
+        f"  Execution RPC  {info['execution_rpc']}",
+    ]
+    for name, address in info["contracts"].items():
+        lines.append(f"  {name:<17} {address}")
+    for pool in info["pools"]:
+        lines.append(
+            f"  pool of validator {pool['validator_index']:<3} {pool['staking_pool']}  {pool['pubkey'][:18]}…"
+        )
+    lines.append(f"  governance       {info['governance']} (anvil account 0)")
+    if info["open_reporting"]:
+        lines.append("  reporting        open to anyone (--open-reporting)")
+    lines.append("  funded test keys (anvil's well-known development keys; never use them elsewhere):")
+    for key in keys:
+        account = Account.from_key(key)
+        role = "  FEEDER_ROLE" if account.address == info["feeder"] else ""
+        lines.append(f"    {account.address}  {key}{role}")
+    return "\n".join(lines)

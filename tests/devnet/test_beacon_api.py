@@ -1,0 +1,206 @@
+"""The devnet's Beacon API against the OpenAPI spec, and beacon-kit's proof endpoints against the EIP-4788
+root read from anvil (checked from outside, through public interfaces only)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aiohttp
+import pytest
+
+from oracle.devnet.anvil import DevnetError
+from oracle.devnet.network import BEACON_ROOTS, Devnet
+from oracle.ssz.jsonfmt import ssz_from_json
+from oracle.ssz.proofs import compute_root
+from oracle.ssz.state import load_state, pubkey_leaf
+from tests import openapi
+
+pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="module")]
+
+
+async def get(devnet: Devnet, path: str, **kwargs: Any) -> tuple[int, Any]:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(devnet.beacon_url + path, **kwargs) as response,
+    ):
+        if response.content_type == "application/json":
+            return response.status, await response.json()
+        return response.status, await response.read()
+
+
+async def post(devnet: Devnet, path: str, body: Any) -> tuple[int, Any]:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(devnet.beacon_url + path, json=body) as response,
+    ):
+        return response.status, await response.json()
+
+
+SPEC_CHECKS = [
+    ("/eth/v1/node/syncing", "/eth/v1/node/syncing"),
+    ("/eth/v1/node/version", "/eth/v1/node/version"),
+    ("/eth/v1/config/spec", "/eth/v1/config/spec"),
+    ("/eth/v1/beacon/genesis", "/eth/v1/beacon/genesis"),
+    ("/eth/v1/beacon/headers", "/eth/v1/beacon/headers"),
+    ("/eth/v1/beacon/headers/head", "/eth/v1/beacon/headers/{block_id}"),
+    ("/eth/v1/beacon/headers/2", "/eth/v1/beacon/headers/{block_id}"),
+    ("/eth/v1/beacon/blocks/finalized/root", "/eth/v1/beacon/blocks/{block_id}/root"),
+    ("/eth/v1/beacon/states/head/root", "/eth/v1/beacon/states/{state_id}/root"),
+    ("/eth/v1/beacon/states/head/validators", "/eth/v1/beacon/states/{state_id}/validators"),
+    (
+        "/eth/v1/beacon/states/head/validators?id=0&id=3,4&status=active",
+        "/eth/v1/beacon/states/{state_id}/validators",
+    ),
+    (
+        "/eth/v1/beacon/states/genesis/validators/1",
+        "/eth/v1/beacon/states/{state_id}/validators/{validator_id}",
+    ),
+    (
+        "/eth/v1/beacon/states/head/validator_balances?id=1",
+        "/eth/v1/beacon/states/{state_id}/validator_balances",
+    ),
+]
+
+
+async def test_responses_fit_the_openapi_schemas(devnet: Devnet) -> None:
+    for url, template in SPEC_CHECKS:
+        status, body = await get(devnet, url)
+        assert status == 200, url
+        openapi.validate(template, "get", 200, body)
+    status, body = await post(
+        devnet, "/eth/v1/beacon/states/head/validators", {"ids": ["0", "2"], "statuses": None}
+    )
+    openapi.validate("/eth/v1/beacon/states/{state_id}/validators", "post", 200, body)
+    assert [v["index"] for v in body["data"]] == ["0", "2"]
+    status, body = await post(devnet, "/eth/v1/beacon/states/head/validator_balances", ["1"])
+    openapi.validate("/eth/v1/beacon/states/{state_id}/validator_balances", "post", 200, body)
+
+
+async def test_validators_match_the_chain(devnet: Devnet) -> None:
+    assert devnet.chain is not None
+    pubkey = "0x" + bytes(devnet.chain.validators.pubkeys[4]).hex()
+    status, body = await get(devnet, f"/eth/v1/beacon/states/head/validators/{pubkey}")
+    assert status == 200 and body["data"]["index"] == "4"
+    assert body["data"]["status"] == "active_ongoing"
+    assert body["data"]["balance"] == str(int(devnet.chain.validators.balances[4]))
+
+
+@pytest.mark.parametrize(
+    ("url", "status", "template"),
+    [
+        ("/eth/v1/beacon/states/current/root", 400, "/eth/v1/beacon/states/{state_id}/root"),
+        ("/eth/v1/beacon/states/99999999/root", 404, "/eth/v1/beacon/states/{state_id}/root"),
+        ("/eth/v1/beacon/states/0x" + "ab" * 32 + "/root", 404, "/eth/v1/beacon/states/{state_id}/root"),
+        ("/eth/v1/beacon/headers/nonsense", 400, "/eth/v1/beacon/headers/{block_id}"),
+        (
+            "/eth/v1/beacon/states/head/validators/777",
+            404,
+            "/eth/v1/beacon/states/{state_id}/validators/{validator_id}",
+        ),
+        ("/eth/v1/beacon/states/head/validators?id=0xzz", 400, "/eth/v1/beacon/states/{state_id}/validators"),
+        (
+            "/eth/v1/beacon/states/head/validators?status=sleeping",
+            400,
+            "/eth/v1/beacon/states/{state_id}/validators",
+        ),
+    ],
+)
+async def test_errors_are_spec_shaped(devnet: Devnet, url: str, status: int, template: str) -> None:
+    got, body = await get(devnet, url)
+    assert got == status
+    openapi.validate(template, "get", status, body)
+
+
+async def test_debug_state_matches_the_chain(devnet: Devnet) -> None:
+    assert devnet.chain is not None
+    record = devnet.chain.head
+    status, body = await get(devnet, "/eth/v2/debug/beacon/states/head")
+    assert status == 200 and body["version"] == "electra"
+    # The JSON re-encodes to the very state the chain merkleized.
+    assert ssz_from_json(devnet.chain.layout.state, body["data"]) == record.state
+    status, raw = await get(
+        devnet, "/eth/v2/debug/beacon/states/head", headers={"Accept": "application/octet-stream"}
+    )
+    if devnet.chain.ethereum:
+        openapi.validate("/eth/v2/debug/beacon/states/{state_id}", "get", 200, body)
+        assert raw == record.state
+        assert load_state(raw).state_root == record.state_root
+    else:
+        assert isinstance(raw, dict)  # beacon-kit: JSON only, whatever Accept says
+        assert body["data"]["latest_block_header"]["state_root"] == "0x" + "00" * 32
+
+
+async def test_layout_specific_endpoints(devnet: Devnet) -> None:
+    assert devnet.chain is not None
+    status, body = await get(devnet, "/eth/v1/beacon/states/head/finality_checkpoints")
+    health, _ = await get(devnet, "/eth/v1/node/health")
+    if devnet.chain.ethereum:
+        assert status == 200 and health == 200
+        openapi.validate("/eth/v1/beacon/states/{state_id}/finality_checkpoints", "get", 200, body)
+    else:
+        assert status == 404 and health == 404  # beacon-kit serves neither
+        assert set(body) == {"code", "message"}
+
+
+async def test_missed_slot(devnet: Devnet) -> None:
+    assert devnet.chain is not None
+    if not devnet.chain.ethereum:
+        with pytest.raises(DevnetError, match="beacon-kit has no missed slots"):
+            await devnet.step(missed=True)
+        return
+    slot = await devnet.step(missed=True)
+    status, _ = await get(devnet, f"/eth/v1/beacon/headers/{slot}")
+    assert status == 404
+    status, body = await get(devnet, f"/eth/v1/beacon/states/{slot}/root")
+    assert status == 200
+    assert body["data"]["root"] == "0x" + devnet.chain.records[slot].state_root.hex()
+    await devnet.step()
+
+
+async def eip4788_root(devnet: Devnet, timestamp: int) -> bytes:
+    result = await devnet.w3.eth.call(
+        {
+            "to": devnet.w3.to_checksum_address(BEACON_ROOTS),
+            "data": "0x" + timestamp.to_bytes(32, "big").hex(),
+        }
+    )
+    return bytes(result)
+
+
+async def test_bkit_proofs_verify_against_the_eip4788_root(devnet: Devnet) -> None:
+    assert devnet.chain is not None
+    if devnet.chain.ethereum:
+        status, _ = await get(devnet, "/bkit/v1/proof/validator_balance/head/0")
+        assert status == 404
+        return
+    layout = devnet.chain.layout
+    await devnet.step()
+    timestamp = devnet.chain.slot_time(devnet.chain.slot)
+    root = await eip4788_root(devnet, timestamp)
+    for index in (0, 3):
+        _, pk = await get(devnet, f"/bkit/v1/proof/validator_pubkey/t{timestamp}/{index}")
+        _, wc = await get(devnet, f"/bkit/v1/proof/validator_credentials/t{timestamp}/{index}")
+        _, bal = await get(devnet, f"/bkit/v1/proof/validator_balance/t{timestamp}/{index}")
+        assert pk["beacon_block_root"] == "0x" + root.hex()
+        nodes = [bytes.fromhex(n[2:]) for n in pk["validator_pubkey_proof"]]
+        leaf = pubkey_leaf(bytes.fromhex(pk["validator_pubkey"][2:]))
+        assert compute_root(leaf, nodes, layout.pubkey_gindex(index)) == root
+        nodes = [bytes.fromhex(n[2:]) for n in wc["withdrawal_credentials_proof"]]
+        leaf = bytes.fromhex(wc["validator_withdrawal_credentials"][2:])
+        assert compute_root(leaf, nodes, layout.withdrawal_credentials_gindex(index)) == root
+        nodes = [bytes.fromhex(n[2:]) for n in bal["balance_proof"]]
+        assert (
+            compute_root(bytes.fromhex(bal["balance_leaf"][2:]), nodes, layout.balance_gindex(index)) == root
+        )
+        assert int(bal["validator_balance"], 16) == int(
+            devnet.chain.state(devnet.chain.slot - 1).balance(index)
+        )
+        assert bal["beacon_block_header"]["slot"] == hex(devnet.chain.slot - 1)
+    _, proposer = await get(devnet, f"/bkit/v1/proof/block_proposer/t{timestamp}")
+    index = int(proposer["beacon_block_header"]["proposer_index"], 16)
+    nodes = [bytes.fromhex(n[2:]) for n in proposer["proposer_index_proof"]]
+    assert compute_root(index.to_bytes(32, "little"), nodes, 9) == root
+    status, body = await get(devnet, "/bkit/v1/proof/validator_balance/t1/0")
+    assert status == 404 and set(body) == {"code", "message"}
+    status, body = await get(devnet, "/bkit/v1/proof/validator_balance/head/9999")
+    assert status == 404

@@ -1,0 +1,167 @@
+"""The reference contracts against the engine's proofs on a live devnet: accepted as built, rejected with
+the deployed errors when tampered with, stale or unanchored."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from web3 import Web3
+
+from oracle.devnet.network import Devnet
+from oracle.ssz.state import ValidatorProof
+from tests.devnet.conftest import revert_selector, started
+
+pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="module")]
+
+# DESIGN.md's selectors.
+ERRORS = {
+    "InvalidTimestamp()": "0xb7d09497",
+    "InvalidBeaconBlockRoot()": "0xa7baf889",
+    "InvalidProof()": "0x09bde339",
+    "InvalidBalance()": "0xc52e3eff",
+    "IndexOutOfRange()": "0x1390f2a1",
+    "InvalidValidatorPubkeyLength()": "0x5f4167e9",
+    "BranchHasExtraItem()": "0x5849603f",
+    "BranchHasMissingItem()": "0x1b6661c3",
+    "AccessControlUnauthorizedAccount(address,bytes32)": "0xe2517d3f",
+}
+SEL = {name.split("(")[0]: selector for name, selector in ERRORS.items()}
+SEL["EnforcedPause"] = "0x" + Web3.keccak(text="EnforcedPause()")[:4].hex().removeprefix("0x")
+
+
+def proof_at(devnet: Devnet, index: int) -> tuple[ValidatorProof, int]:
+    """Engine proofs of the state one slot behind head, and the timestamp that anchors them (the EL
+    block of the following slot carries that slot's block root)."""
+    chain = devnet.chain
+    assert chain is not None
+    slot = chain.slot - 1
+    return chain.state(slot).prove_validator(index), chain.slot_time(slot + 1)
+
+
+def pubkey_call(devnet: Devnet, vp: ValidatorProof, timestamp: int, **change: Any) -> Any:
+    args = {
+        "pubkey": vp.pubkey,
+        "proof": list(vp.pubkey_proof),
+        "index": vp.index,
+        "timestamp": timestamp,
+    } | change
+    assert devnet.contracts is not None
+    return devnet.contracts.factory.functions.validatePubkeyProof(
+        args["pubkey"], args["proof"], args["index"], args["timestamp"]
+    )
+
+
+def balance_call(devnet: Devnet, vp: ValidatorProof, timestamp: int, **change: Any) -> Any:
+    args = {
+        "balance": vp.balance,
+        "leaf": vp.balance_leaf,
+        "proof": list(vp.balance_proof),
+        "index": vp.index,
+        "timestamp": timestamp,
+    } | change
+    assert devnet.contracts is not None
+    return devnet.contracts.factory.functions.validateBalanceProof(
+        args["balance"], args["leaf"], args["proof"], args["index"], args["timestamp"]
+    )
+
+
+def report_call(devnet: Devnet, vp: ValidatorProof, timestamp: int) -> Any:
+    assert devnet.contracts is not None
+    return devnet.contracts.oracle.functions.updateTotalDeposits(
+        vp.pubkey,
+        list(vp.pubkey_proof),
+        vp.balance,
+        vp.balance_leaf,
+        list(vp.balance_proof),
+        vp.index,
+        timestamp,
+    )
+
+
+def flip(node: bytes) -> bytes:
+    return bytes([node[0] ^ 1]) + node[1:]
+
+
+async def test_engine_proofs_are_accepted(devnet: Devnet) -> None:
+    for index in (0, 1, 5):
+        proof, timestamp = proof_at(devnet, index)
+        assert await revert_selector(pubkey_call(devnet, proof, timestamp)) is None
+        assert await revert_selector(balance_call(devnet, proof, timestamp)) is None
+        assert devnet.contracts is not None
+        credentials = devnet.contracts.factory.functions.validateWithdrawalCredentialsProof(
+            proof.withdrawal_credentials, list(proof.withdrawal_credentials_proof), index, timestamp
+        )
+        assert await revert_selector(credentials) is None
+
+
+async def test_tampering_is_rejected_with_the_deployed_errors(devnet: Devnet) -> None:
+    proof, ts = proof_at(devnet, 1)
+    pk, bal = list(proof.pubkey_proof), list(proof.balance_proof)
+    cases = [
+        (pubkey_call(devnet, proof, ts, proof=[flip(pk[0]), *pk[1:]]), "InvalidProof"),
+        (pubkey_call(devnet, proof, ts, proof=[*pk[:-1], flip(pk[-1])]), "InvalidProof"),
+        (pubkey_call(devnet, proof, ts, pubkey=flip(proof.pubkey)), "InvalidProof"),
+        (pubkey_call(devnet, proof, ts, index=2), "InvalidProof"),
+        (pubkey_call(devnet, proof, ts, pubkey=proof.pubkey[:47]), "InvalidValidatorPubkeyLength"),
+        (pubkey_call(devnet, proof, ts, proof=pk[:-1]), "BranchHasMissingItem"),
+        (pubkey_call(devnet, proof, ts, proof=[*pk, pk[0]]), "BranchHasExtraItem"),
+        (pubkey_call(devnet, proof, ts, index=2**40), "IndexOutOfRange"),
+        (balance_call(devnet, proof, ts, balance=proof.balance + 1), "InvalidBalance"),
+        (balance_call(devnet, proof, ts, leaf=flip(proof.balance_leaf)), "InvalidProof"),
+        (balance_call(devnet, proof, ts, proof=[flip(bal[3]), *bal[:3], *bal[4:]]), "InvalidProof"),
+        (balance_call(devnet, proof, ts, proof=bal[1:]), "BranchHasMissingItem"),
+        (balance_call(devnet, proof, ts - 1), "InvalidBeaconBlockRoot"),  # between blocks: no root
+        (balance_call(devnet, proof, ts + 1), "InvalidTimestamp"),  # in the future
+        (balance_call(devnet, proof, ts + 3600), "InvalidTimestamp"),
+    ]
+    for call, error in cases:
+        assert await revert_selector(call) == SEL[error], error
+
+
+async def test_a_proof_against_another_slots_root_fails(devnet: Devnet) -> None:
+    proof, _ = proof_at(devnet, 0)
+    assert devnet.chain is not None
+    await devnet.stake(devnet.pools[0], 2 * 10**18)  # change something so roots differ
+    await devnet.step()
+    assert (
+        await revert_selector(balance_call(devnet, proof, devnet.chain.slot_time(devnet.chain.slot)))
+        == SEL["InvalidProof"]
+    )
+
+
+async def test_feeder_report_lands_and_others_are_refused(devnet: Devnet) -> None:
+    assert devnet.contracts is not None and devnet.chain is not None
+    pool = devnet.pools[1]
+    proof, ts = proof_at(devnet, pool.validator_index)
+    report = report_call(devnet, proof, ts)
+    assert await revert_selector(report, devnet.user) == SEL["AccessControlUnauthorizedAccount"]
+    staking_pool = devnet.pool_contract(pool)
+    await staking_pool.functions.pause().transact({"from": devnet.governance})
+    await devnet.step()
+    assert await revert_selector(report, devnet.feeder) == SEL["EnforcedPause"]
+    await staking_pool.functions.unpause().transact({"from": devnet.governance})
+    await devnet.step()
+    tx = await report.transact({"from": devnet.feeder, "gas": 1_000_000})
+    await devnet.step()
+    receipt = await devnet.w3.eth.get_transaction_receipt(tx)
+    assert receipt["status"] == 1
+    assert await staking_pool.functions.totalDeposits().call() == proof.balance * 10**9
+    events = staking_pool.events.TotalDepositsUpdated().process_receipt(receipt)
+    assert [e["args"]["newTotalDeposits"] for e in events] == [proof.balance * 10**9]
+
+
+@pytest.mark.slow
+async def test_stale_proofs_and_open_reporting() -> None:
+    # 61 s slots: eleven slots carry a proof past MAX_TIMESTAMP_AGE (600 s).
+    net = await started(layout="beaconkit-electra", slot_seconds=61, open_reporting=True)
+    try:
+        assert net.contracts is not None
+        proof, ts = proof_at(net, 0)
+        report = report_call(net, proof, ts)
+        assert await revert_selector(report, net.user) is None  # anyone may report
+        await net.steps(10)
+        assert await revert_selector(report, net.user) == SEL["InvalidTimestamp"]
+        assert await revert_selector(balance_call(net, proof, ts)) == SEL["InvalidTimestamp"]
+    finally:
+        await net.stop()
