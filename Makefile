@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup test lint typecheck unit demo bench lock clean
+.PHONY: setup test lint typecheck unit demo devnet bench lock clean
 
 TOOLS_STAMP := tools/node_modules/.installed
 
@@ -43,6 +43,9 @@ demo: setup
 	$(BIN)/pool-oracle sample-state --layout beaconkit-electra --validators 64 --output .demo/state.ssz
 	$(BIN)/pool-oracle prove --state .demo/state.ssz --index 0 --index 63 --output .demo/proof.json
 	$(BIN)/pool-oracle verify --proof .demo/proof.json --verbose
+
+devnet: setup
+	$(BIN)/pool-oracle devnet --write-config .demo/devnet.yaml
 
 bench: setup
 	$(BIN)/python benchmarks/bench_prove.py
