@@ -145,6 +145,57 @@ def cmd_devnet(args: argparse.Namespace) -> int:
     return 0
 
 
+def _settings(args: argparse.Namespace) -> Any:
+    from oracle.config.settings import ConfigError, load_settings
+    from oracle.execution.signer import SignerError, load_signer
+    from oracle.service.logs import configure
+
+    try:
+        settings = load_settings(args.config)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(f"pool-oracle {args.command}: config: {problem}", file=sys.stderr)
+        raise SystemExit(EXIT_BAD_INPUT) from None
+    try:
+        load_signer(settings, args.config)  # fail fast on an unusable key, before anything starts
+    except SignerError as exc:
+        raise CLIError(str(exc)) from None
+    configure(settings.service.log_level, settings.service.log_format)
+    return settings
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from oracle import ops
+
+    return ops.run(_settings(args), args.config)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from oracle import ops
+
+    if not args.once:
+        raise CLIError("report runs one cycle: pass --once (the daemon is `pool-oracle run`)")
+    return ops.report_once(_settings(args), args.config, dry_run=args.dry_run, yes=args.yes)
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from oracle import ops
+
+    return ops.check(_settings(args), args.config)
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from oracle import ops
+
+    return ops.status(_settings(args), args.config)
+
+
+def cmd_config_reference(args: argparse.Namespace) -> int:
+    from oracle import ops
+
+    return ops.write_reference(args.output)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from oracle.ssz.layouts import LAYOUT_NAMES
 
@@ -182,9 +233,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Recompute the block root from the header and every proof's root from its leaf; "
         "exit 1 and name the proof if any fails.",
     )
-    verify.add_argument(
-        "--proof", required=True, metavar="FILE", help="JSON written by prove, or - for stdin"
-    )
+    verify.add_argument("--proof", required=True, metavar="FILE", help="JSON written by prove, or - for stdin")
     verify.add_argument("-v", "--verbose", action="store_true", help="print passing checks too")
     verify.set_defaults(handler=cmd_verify)
 
@@ -207,23 +256,13 @@ def build_parser() -> argparse.ArgumentParser:
         "block per slot carrying the previous beacon block root; print endpoints, addresses and test keys; "
         "run until SIGINT or SIGTERM.",
     )
-    devnet.add_argument(
-        "--layout", default="beaconkit-electra", choices=["beaconkit-electra", "ethereum-electra"]
-    )
-    devnet.add_argument(
-        "--validators", type=int, default=8, metavar="N", help="validators at genesis (default 8)"
-    )
-    devnet.add_argument(
-        "--pools", type=int, default=2, metavar="K", help="how many of them are pool validators"
-    )
+    devnet.add_argument("--layout", default="beaconkit-electra", choices=["beaconkit-electra", "ethereum-electra"])
+    devnet.add_argument("--validators", type=int, default=8, metavar="N", help="validators at genesis (default 8)")
+    devnet.add_argument("--pools", type=int, default=2, metavar="K", help="how many of them are pool validators")
     devnet.add_argument("--slot-seconds", type=int, default=2, metavar="S", help="slot time (default 2)")
     devnet.add_argument("--host", default="127.0.0.1", help="address to serve on (default 127.0.0.1)")
-    devnet.add_argument(
-        "--beacon-port", type=int, default=5052, metavar="P", help="Beacon API port (default 5052)"
-    )
-    devnet.add_argument(
-        "--rpc-port", type=int, default=8545, metavar="Q", help="anvil JSON-RPC port (default 8545)"
-    )
+    devnet.add_argument("--beacon-port", type=int, default=5052, metavar="P", help="Beacon API port (default 5052)")
+    devnet.add_argument("--rpc-port", type=int, default=8545, metavar="Q", help="anvil JSON-RPC port (default 8545)")
     devnet.add_argument("--write-config", metavar="FILE", help="write a daemon config for this network here")
     devnet.add_argument(
         "--open-reporting",
@@ -238,6 +277,37 @@ def build_parser() -> argparse.ArgumentParser:
     )
     devnet.add_argument("--seed", type=int, default=0, help="seed of the simulated chain")
     devnet.set_defaults(handler=cmd_devnet)
+
+    def with_config(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument(
+            "--config", metavar="FILE", default=None,
+            help="YAML settings (see docs/CONFIGURATION.md); POOL_ORACLE_* variables override it",
+        )  # fmt: skip
+
+    run = commands.add_parser("run", help="the daemon: report cycles on an interval, metrics and health",
+                              description="Prove, reconcile and report every pool on an interval; serve /metrics, "
+                              "/healthz and /readyz; stop on SIGINT or SIGTERM.")  # fmt: skip
+    with_config(run)
+    run.set_defaults(handler=cmd_run)
+
+    report = commands.add_parser("report", help="one report cycle, with a confirmation before each send")
+    with_config(report)
+    report.add_argument("--once", action="store_true", help="run exactly one cycle (required)")
+    report.add_argument("--dry-run", action="store_true", help="prove, reconcile and pre-flight; send nothing")
+    report.add_argument("--yes", action="store_true", help="send without asking")
+    report.set_defaults(handler=cmd_report)
+
+    check = commands.add_parser("check", help="check endpoints, archive depth, EIP-4788, contracts, role and balance")
+    with_config(check)
+    check.set_defaults(handler=cmd_check)
+
+    status = commands.add_parser("status", help="per pool: proven vs on-chain, share price, holds, last report")
+    with_config(status)
+    status.set_defaults(handler=cmd_status)
+
+    reference = commands.add_parser("config-reference", help="print the configuration reference (Markdown)")
+    reference.add_argument("--output", metavar="FILE", help="write it here instead of stdout")
+    reference.set_defaults(handler=cmd_config_reference)
     return parser
 
 

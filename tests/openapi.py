@@ -62,9 +62,7 @@ def _operation(path: str, method: str) -> tuple[dict[str, Any], Path]:
     return entry[method.lower()], base
 
 
-def response_schema(
-    path: str, method: str, status: int, content_type: str = "application/json"
-) -> dict[str, Any]:
+def response_schema(path: str, method: str, status: int, content_type: str = "application/json") -> dict[str, Any]:
     operation, base = _operation(path, method)
     response = _resolve(operation["responses"][str(status)], base)
     schema: dict[str, Any] = response["content"][content_type]["schema"]

@@ -22,10 +22,7 @@ def state_file(tmp_path: Path) -> Path:
 
 def test_prove_then_verify(state_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "proof.json"
-    assert (
-        main(["prove", "--state", str(state_file), "--index", "3", "--index", "11", "--output", str(out)])
-        == 0
-    )
+    assert main(["prove", "--state", str(state_file), "--index", "3", "--index", "11", "--output", str(out)]) == 0
     doc = json.loads(out.read_text())
     assert doc["layout"] == "beaconkit-electra"
     assert [v["index"] for v in doc["validators"]] == ["3", "11"]
@@ -68,9 +65,7 @@ def test_verify_names_the_failing_proof(
     assert "validator 3" not in printed
 
 
-def test_verify_catches_a_forged_balance(
-    state_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_verify_catches_a_forged_balance(state_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "proof.json"
     main(["prove", "--state", str(state_file), "--index", "2", "--output", str(out)])
     doc = json.loads(out.read_text())

@@ -28,9 +28,7 @@ def naive_root(chunks: list[bytes], depth: int) -> bytes:
 
 
 chunk_lists = st.integers(min_value=0, max_value=6).flatmap(
-    lambda depth: st.tuples(
-        st.just(depth), st.lists(st.binary(min_size=32, max_size=32), max_size=1 << depth)
-    )
+    lambda depth: st.tuples(st.just(depth), st.lists(st.binary(min_size=32, max_size=32), max_size=1 << depth))
 )
 
 

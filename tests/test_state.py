@@ -121,17 +121,13 @@ def test_cache_rehashes_only_changes_and_agrees_with_cold() -> None:
     grown = random_validators(3002, np.random.default_rng(6))
     changed = type(validators)(
         pubkeys=np.concatenate([validators.pubkeys, grown.pubkeys[3000:]]),
-        withdrawal_credentials=np.concatenate(
-            [validators.withdrawal_credentials, grown.withdrawal_credentials[3000:]]
-        ),
+        withdrawal_credentials=np.concatenate([validators.withdrawal_credentials, grown.withdrawal_credentials[3000:]]),
         effective_balances=np.concatenate([validators.effective_balances, grown.effective_balances[3000:]]),
         slashed=np.zeros(3002, dtype=bool),
         activation_eligibility_epochs=np.zeros(3002, dtype=np.uint64),
         activation_epochs=np.zeros(3002, dtype=np.uint64),
         exit_epochs=np.concatenate([exits, grown.exit_epochs[3000:]]),
-        withdrawable_epochs=np.concatenate(
-            [validators.withdrawable_epochs, grown.withdrawable_epochs[3000:]]
-        ),
+        withdrawable_epochs=np.concatenate([validators.withdrawable_epochs, grown.withdrawable_epochs[3000:]]),
     )
     second = build_state("ethereum-electra", changed, seed=2)
     warm = load_state(second, cache=cache)
@@ -170,9 +166,7 @@ def test_wrong_layout_is_a_clear_error() -> None:
 
 def test_cache_is_not_fooled_by_a_reused_buffer() -> None:
     # The caller may rewrite the same buffer for the next state (a re-read file, a reused bytearray).
-    data = bytearray(
-        build_state("ethereum-electra", random_validators(5000, np.random.default_rng(8)), seed=3)
-    )
+    data = bytearray(build_state("ethereum-electra", random_validators(5000, np.random.default_rng(8)), seed=3))
     cache = MerkleCache()
     first = load_state(data, cache=cache)
     start, end = first.spans["balances"]

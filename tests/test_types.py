@@ -23,9 +23,7 @@ def root(sszt: t.SSZType, data: bytes) -> bytes:
     return sszt.subtree(buf, 0, len(data), sszt.name).root
 
 
-basic = st.sampled_from(
-    [t.UInt(8), t.UInt(16), t.UInt(32), t.UInt(64), t.UInt(128), t.UInt(256), t.Boolean()]
-)
+basic = st.sampled_from([t.UInt(8), t.UInt(16), t.UInt(32), t.UInt(64), t.UInt(128), t.UInt(256), t.Boolean()])
 leafy = st.one_of(
     basic,
     st.integers(1, 100).map(t.ByteVector),

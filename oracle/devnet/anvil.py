@@ -79,17 +79,11 @@ class Anvil:
         async with aiohttp.ClientSession() as session:
             while time.monotonic() < deadline:
                 if self.process.poll() is not None:
-                    err = (self.process.stderr.read() if self.process.stderr else b"").decode(
-                        errors="replace"
-                    )
-                    raise DevnetError(
-                        f"anvil exited with code {self.process.returncode}: {err.strip()[:300]}"
-                    )
+                    err = (self.process.stderr.read() if self.process.stderr else b"").decode(errors="replace")
+                    raise DevnetError(f"anvil exited with code {self.process.returncode}: {err.strip()[:300]}")
                 with contextlib.suppress(aiohttp.ClientError, asyncio.TimeoutError):
                     payload = {"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []}
-                    async with session.post(
-                        self.url, json=payload, timeout=aiohttp.ClientTimeout(total=1)
-                    ) as r:
+                    async with session.post(self.url, json=payload, timeout=aiohttp.ClientTimeout(total=1)) as r:
                         if r.status == 200:
                             return
                 await asyncio.sleep(0.1)

@@ -282,9 +282,7 @@ class BeaconApi:
 
     async def state_root(self, request: web.Request) -> web.Response:
         slot = self._slot_of(request.match_info["state_id"], "state")
-        return web.json_response(
-            {**self._meta(slot), "data": {"root": hex0x(self.chain.records[slot].state_root)}}
-        )
+        return web.json_response({**self._meta(slot), "data": {"root": hex0x(self.chain.records[slot].state_root)}})
 
     async def finality_checkpoints(self, request: web.Request) -> web.Response:
         slot = self._slot_of(request.match_info["state_id"], "state")
@@ -320,9 +318,7 @@ class BeaconApi:
             raise ApiError(400, "Request body must be an object with ids and statuses")
         ids, statuses = body.get("ids"), body.get("statuses")
         for name, value in (("ids", ids), ("statuses", statuses)):
-            if value is not None and (
-                not isinstance(value, list) or not all(isinstance(v, str) for v in value)
-            ):
+            if value is not None and (not isinstance(value, list) or not all(isinstance(v, str) for v in value)):
                 raise ApiError(400, f"{name} must be a list of strings or null")
         data = self._validators(slot, ids or None, statuses or None)
         return web.json_response({**self._meta(slot), "data": data})

@@ -138,9 +138,7 @@ class Validators:
 
     def append(self, pubkey: bytes, credentials: bytes, amount: int, epoch: int) -> int:
         def grow(column: np.ndarray, value: Any) -> np.ndarray:
-            return np.concatenate(
-                [column, np.array([value], dtype=column.dtype).reshape((1, *column.shape[1:]))]
-            )
+            return np.concatenate([column, np.array([value], dtype=column.dtype).reshape((1, *column.shape[1:]))])
 
         self.pubkeys = grow(self.pubkeys, np.frombuffer(pubkey, dtype=np.uint8))
         self.credentials = grow(self.credentials, np.frombuffer(credentials, dtype=np.uint8))
@@ -155,7 +153,9 @@ class Validators:
 
 
 class SimulatedChain:
-    def __init__(self, config: ChainConfig, withdrawal_vault: bytes) -> None:
+    def __init__(self, config: ChainConfig, withdrawal_vault: bytes, genesis_deposits: int = 0) -> None:
+        """`genesis_deposits`: EL deposit events already reflected in the genesis validators (the pools'
+        initial deposits), so that eth1_deposit_index agrees with the deposit contract's count."""
         if not 0 <= config.pools <= config.validators:
             raise ValueError(f"pools ({config.pools}) must be between 0 and validators ({config.validators})")
         self.config = config
@@ -185,10 +185,8 @@ class SimulatedChain:
         self.withdrawal_vault = withdrawal_vault
         self.genesis_validators_root = h(b"genesis-validators", self.validators.records().tobytes())
         self.pending_deposits: list[PendingDeposit] = []
-        self.pending_partial_withdrawals: list[
-            tuple[int, int, int]
-        ] = []  # (index, amount, withdrawable epoch)
-        self.deposit_count = 0
+        self.pending_partial_withdrawals: list[tuple[int, int, int]] = []  # (index, amount, withdrawable epoch)
+        self.deposit_count = genesis_deposits
         self.slot = 0
         self.records: OrderedDict[int, SlotRecord] = OrderedDict()
         self.block_slots: dict[bytes, int] = {}
@@ -263,16 +261,12 @@ class SimulatedChain:
         return proven
 
     def validator_index(self, pubkey: bytes) -> int | None:
-        matches = np.flatnonzero(
-            (self.validators.pubkeys == np.frombuffer(pubkey, dtype=np.uint8)).all(axis=1)
-        )
+        matches = np.flatnonzero((self.validators.pubkeys == np.frombuffer(pubkey, dtype=np.uint8)).all(axis=1))
         return int(matches[0]) if matches.size else None
 
     # -- events ----------------------------------------------------------------------------------------
 
-    def add_deposit(
-        self, pubkey: bytes, credentials: bytes, amount: int, signature: bytes = b"\x00" * 96
-    ) -> None:
+    def add_deposit(self, pubkey: bytes, credentials: bytes, amount: int, signature: bytes = b"\x00" * 96) -> None:
         """A deposit event seen in the EL block of the current slot; credited after the delay."""
         self.pending_deposits.append(
             PendingDeposit(
@@ -504,9 +498,7 @@ class SimulatedChain:
                 current_justified_checkpoint=dict(checkpoint, epoch=max(0, self.epoch - 1)),
                 finalized_checkpoint={
                     "epoch": finalized_epoch,
-                    "root": self.block_roots_by_slot.get(
-                        finalized_epoch * self.config.slots_per_epoch, ZERO32
-                    ),
+                    "root": self.block_roots_by_slot.get(finalized_epoch * self.config.slots_per_epoch, ZERO32),
                 },
                 inactivity_scores=np.zeros(n * 8, dtype=np.uint8),
                 current_sync_committee={

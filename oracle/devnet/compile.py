@@ -63,9 +63,7 @@ def compile_contracts() -> dict[str, Any]:
         output = json.loads(output_path.read_text())
     errors = [e for e in output.get("errors", []) if e.get("severity") == "error"]
     if errors:
-        raise RuntimeError(
-            "solc: " + "\n".join(e.get("formattedMessage", e.get("message", "")) for e in errors)
-        )
+        raise RuntimeError("solc: " + "\n".join(e.get("formattedMessage", e.get("message", "")) for e in errors))
     version = subprocess.run(
         [node_path(), str(solcjs_path()), "--version"], capture_output=True, text=True, check=True
     ).stdout.strip()

@@ -75,9 +75,7 @@ class DevnetConfig:
         if get_layout(self.layout).name not in ("beaconkit-electra", "ethereum-electra"):
             raise DevnetError(f"the devnet runs beaconkit-electra or ethereum-electra, not {self.layout}")
         if self.validators < 1 or not 0 <= self.pools <= self.validators:
-            raise DevnetError(
-                f"need 1+ validators and 0..validators pools, got {self.validators} and {self.pools}"
-            )
+            raise DevnetError(f"need 1+ validators and 0..validators pools, got {self.validators} and {self.pools}")
         if self.slot_seconds < 1:
             raise DevnetError("slot time must be a whole number of seconds, at least 1")
         if self.beacon_port == self.rpc_port:
@@ -152,17 +150,21 @@ class Devnet:
                     seed=self.config.seed,
                 ),
                 withdrawal_vault=bytes.fromhex(contracts.vault.address[2:]),
+                genesis_deposits=self.config.pools,  # each pool's initial deposit, made below
             )
             await self._create_pools()
+            el_deposits = await contracts.deposit.functions.depositCount().call()
+            if el_deposits != self.chain.deposit_count:
+                raise DevnetError(
+                    f"set-up made {el_deposits} deposits, the CL genesis counts {self.chain.deposit_count}"
+                )
             api = BeaconApi(self.chain, self.el_parent_slots, self.config.chain_id)
             self._runner = web.AppRunner(api.app(), access_log=None)
             await self._runner.setup()
             try:
                 await web.TCPSite(self._runner, self.config.host, self.config.beacon_port).start()
             except OSError as exc:
-                raise DevnetError(
-                    f"cannot serve the Beacon API on {self.beacon_url}: {exc.strerror}"
-                ) from None
+                raise DevnetError(f"cannot serve the Beacon API on {self.beacon_url}: {exc.strerror}") from None
         except BaseException:
             await self.stop()
             raise
@@ -260,9 +262,7 @@ class Devnet:
         else:
             role = await oracle.functions.FEEDER_ROLE().call()
             await self._transact(oracle.functions.grantRole(role, self.feeder), self.governance)
-        self.contracts = Contracts(
-            factory, oracle, vault, deposit, {k: v["abi"] for k, v in artifacts.items()}
-        )
+        self.contracts = Contracts(factory, oracle, vault, deposit, {k: v["abi"] for k, v in artifacts.items()})
         return self.contracts
 
     async def _create_pools(self) -> None:
@@ -297,7 +297,8 @@ class Devnet:
             timestamp = chain.slot_time(slot)
             parent_slot = chain.slot
             parent_root = chain.block_slot_root(parent_slot)
-            # The EIP-4788 system call, ahead of user transactions by its tip.
+            # The EIP-4788 system call. Its place in the block does not matter (reads key on earlier
+            # timestamps); a modest tip keeps eth_feeHistory realistic for the reporters' fee estimates.
             await self.rpc(
                 "eth_sendTransaction",
                 {
@@ -305,8 +306,8 @@ class Devnet:
                     "to": BEACON_ROOTS,
                     "data": "0x" + parent_root.hex(),
                     "gas": hex(100_000),
-                    "maxPriorityFeePerGas": hex(10**13),
-                    "maxFeePerGas": hex(10**14),
+                    "maxPriorityFeePerGas": hex(10**9),
+                    "maxFeePerGas": hex(100 * 10**9),
                 },
             )
             block = await self._mine(timestamp)
@@ -382,6 +383,15 @@ class Devnet:
         )
         return "0x" + tx.hex()
 
+    async def top_up(self, pool: Pool, amount_wei: int, sender: str | None = None) -> str:
+        """A deposit straight to the deposit contract for a pool's validator (an operator top-up): the CL
+        balance grows without the pool booking it, so the oracle has something to report."""
+        assert self.contracts is not None and self.chain is not None
+        credentials = bytes(self.chain.validators.credentials[pool.validator_index])
+        call = self.contracts.deposit.functions.deposit(pool.pubkey, credentials, b"\x00" * 96, self.governance)
+        tx = await call.transact(tx_params(sender or self.user, value=amount_wei))
+        return "0x" + tx.hex()
+
     async def request_withdrawal(self, pool: Pool, amount_gwei: int, sender: str | None = None) -> str:
         assert self.contracts is not None
         call = self.contracts.vault.functions.requestWithdrawal(pool.pubkey, amount_gwei, 1)
@@ -400,10 +410,12 @@ class Devnet:
         pool = self.pools[int(self._rng.integers(0, len(self.pools)))]
         roll = self._rng.random()
         with contextlib.suppress(Exception):
-            if roll < 0.08:
+            if roll < 0.06:
                 await self.stake(pool, int(self._rng.integers(1, 6)) * 10**18)
-            elif roll < 0.11:
+            elif roll < 0.09:
                 await self.request_withdrawal(pool, int(self._rng.integers(1, 3)) * GWEI_PER_ETH)
+            elif roll < 0.13:
+                await self.top_up(pool, int(self._rng.integers(1, 4)) * 10**18)
 
     # -- description ---------------------------------------------------------------------------------------
 
@@ -477,9 +489,7 @@ def format_banner(devnet: Devnet, keys: Sequence[str] = TEST_KEYS[1:]) -> str:
     for name, address in info["contracts"].items():
         lines.append(f"  {name:<17} {address}")
     for pool in info["pools"]:
-        lines.append(
-            f"  pool of validator {pool['validator_index']:<3} {pool['staking_pool']}  {pool['pubkey'][:18]}…"
-        )
+        lines.append(f"  pool of validator {pool['validator_index']:<3} {pool['staking_pool']}  {pool['pubkey'][:18]}…")
     lines.append(f"  governance       {info['governance']} (anvil account 0)")
     if info["open_reporting"]:
         lines.append("  reporting        open to anyone (--open-reporting)")

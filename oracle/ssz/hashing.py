@@ -179,9 +179,7 @@ def _pool() -> ThreadPoolExecutor:
 @lru_cache(maxsize=1)
 def task_pool() -> ThreadPoolExecutor:
     """For callers that parallelise whole batches; hashing inside its tasks stays on the task's thread."""
-    return ThreadPoolExecutor(
-        max_workers=_threads(), thread_name_prefix="ssz-batch", initializer=_mark_serial
-    )
+    return ThreadPoolExecutor(max_workers=_threads(), thread_name_prefix="ssz-batch", initializer=_mark_serial)
 
 
 _local = threading.local()

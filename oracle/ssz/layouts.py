@@ -99,9 +99,7 @@ ExecutionPayloadHeaderDeneb = Container(
         ("excess_blob_gas", uint64),
     ],
 )
-HistoricalSummary = Container(
-    "HistoricalSummary", [("block_summary_root", Root), ("state_summary_root", Root)]
-)
+HistoricalSummary = Container("HistoricalSummary", [("block_summary_root", Root), ("state_summary_root", Root)])
 PendingDeposit = Container(
     "PendingDeposit",
     [

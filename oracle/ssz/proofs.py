@@ -61,16 +61,12 @@ def helper_indices(gindices: Sequence[int]) -> list[int]:
     return sorted(helpers - paths, reverse=True)
 
 
-def build_multiproof(
-    node_at: Callable[[int], bytes], gindices: Sequence[int]
-) -> tuple[list[bytes], list[bytes]]:
+def build_multiproof(node_at: Callable[[int], bytes], gindices: Sequence[int]) -> tuple[list[bytes], list[bytes]]:
     """(leaves in the order of `gindices`, proof nodes in helper order)."""
     return [node_at(g) for g in gindices], [node_at(h) for h in helper_indices(gindices)]
 
 
-def compute_multiproof_root(
-    leaves: Sequence[bytes], proof: Sequence[bytes], gindices: Sequence[int]
-) -> bytes:
+def compute_multiproof_root(leaves: Sequence[bytes], proof: Sequence[bytes], gindices: Sequence[int]) -> bytes:
     if len(leaves) != len(gindices):
         raise ProofError(f"{len(leaves)} leaves for {len(gindices)} indices")
     helpers = helper_indices(gindices)
@@ -91,9 +87,7 @@ def compute_multiproof_root(
     return objects[1]
 
 
-def verify_multiproof(
-    leaves: Sequence[bytes], proof: Sequence[bytes], gindices: Sequence[int], root: bytes
-) -> bool:
+def verify_multiproof(leaves: Sequence[bytes], proof: Sequence[bytes], gindices: Sequence[int], root: bytes) -> bool:
     try:
         return compute_multiproof_root(leaves, proof, gindices) == root
     except ProofError:

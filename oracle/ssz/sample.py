@@ -70,9 +70,7 @@ def eth1_credentials(address: bytes) -> bytes:
     return b"\x01" + b"\x00" * 11 + address
 
 
-def random_validators(
-    count: int, rng: np.random.Generator, balance_gwei: int = 32 * GWEI_PER_ETH
-) -> ValidatorSet:
+def random_validators(count: int, rng: np.random.Generator, balance_gwei: int = 32 * GWEI_PER_ETH) -> ValidatorSet:
     credentials = np.zeros((count, 32), dtype=np.uint8)
     credentials[:, 0] = 1
     credentials[:, 12:] = rng.integers(0, 256, size=(count, 20), dtype=np.uint8)
@@ -93,11 +91,7 @@ def random_value(sszt: SSZType, rng: np.random.Generator, small: bool = True) ->
     if isinstance(sszt, Boolean):
         return bool(rng.integers(0, 2))
     if isinstance(sszt, UInt):
-        return (
-            int.from_bytes(rng.bytes(sszt.fixed_size), "little")
-            if sszt.bits > 8
-            else int(rng.integers(0, 256))
-        )
+        return int.from_bytes(rng.bytes(sszt.fixed_size), "little") if sszt.bits > 8 else int(rng.integers(0, 256))
     if isinstance(sszt, ByteVector):
         return rng.bytes(sszt.length)
     if isinstance(sszt, ByteList):

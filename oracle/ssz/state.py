@@ -162,9 +162,7 @@ class BeaconState:
     def balance(self, index: int) -> int:
         start, end = self.spans["balances"]
         if not 0 <= index < (end - start) // 8:
-            raise ProofError(
-                f"validator index {index} has no balance: the state has {(end - start) // 8} balances"
-            )
+            raise ProofError(f"validator index {index} has no balance: the state has {(end - start) // 8} balances")
         return int(self.balances()[index])
 
     def node_at(self, gindex: int) -> bytes:
@@ -176,9 +174,7 @@ class BeaconState:
         leaf = self.block_tree.node_at(gindex)
         branch = self.block_tree.branch(gindex)
         if compute_root(leaf, branch, gindex) != self.block_root:
-            raise ProofError(
-                f"self-check failed for gindex {gindex}: the built branch does not reach the block root"
-            )
+            raise ProofError(f"self-check failed for gindex {gindex}: the built branch does not reach the block root")
         return leaf, branch
 
     def multiproof(self, gindices: Sequence[int]) -> tuple[list[bytes], list[bytes]]:

@@ -142,9 +142,7 @@ class SSZType(ABC):
         size = self.fixed_size
         if size is not None and end - start != size:
             problem = "truncated" if end - start < size else "has trailing bytes"
-            raise SSZError(
-                f"{self.name} is {size} bytes, got {end - start} ({problem})", path=path, offset=start
-            )
+            raise SSZError(f"{self.name} is {size} bytes, got {end - start} ({problem})", path=path, offset=start)
 
 
 def _row_path(path: str, row: int) -> str:
@@ -359,9 +357,7 @@ class Bitvector(SSZType):
         return Subtree(ChunkTree.build(pad_chunks(buf[start:end]), self.depth))
 
     def roots(self, records: Buf, path: str, base: int) -> Chunks:
-        rows = [
-            self.subtree(records[i], 0, self.fixed_size, _row_path(path, i)).root for i in range(len(records))
-        ]
+        rows = [self.subtree(records[i], 0, self.fixed_size, _row_path(path, i)).root for i in range(len(records))]
         return np.frombuffer(b"".join(rows), dtype=np.uint8).reshape(-1, 32)
 
     def decode(self, buf: Buf, start: int, end: int, path: str) -> list[bool]:
@@ -414,9 +410,7 @@ class Bitlist(SSZType):
         data[-1] &= ~(1 << (length % 8)) & 0xFF
         if length % 8 == 0:
             data = data[:-1]
-        leaves = (
-            pad_chunks(np.frombuffer(bytes(data), dtype=np.uint8)) if data else np.zeros((0, 32), np.uint8)
-        )
+        leaves = pad_chunks(np.frombuffer(bytes(data), dtype=np.uint8)) if data else np.zeros((0, 32), np.uint8)
         return Subtree(ChunkTree.build(leaves, self.depth), length)
 
     def decode(self, buf: Buf, start: int, end: int, path: str) -> list[bool]:
@@ -475,9 +469,7 @@ class _Sequence(SSZType):
             raise SSZError("truncated offset table", path=path, offset=start)
         first = _read_offset(buf, start)
         if first % OFFSET_SIZE or first == 0 or first > end - start:
-            raise SSZError(
-                f"first offset {first} is invalid for {end - start} bytes", path=path, offset=start
-            )
+            raise SSZError(f"first offset {first} is invalid for {end - start} bytes", path=path, offset=start)
         count = first // OFFSET_SIZE
         if count > self._capacity:
             raise SSZError(f"{count} elements exceed the limit {self._capacity}", path=path, offset=start)
@@ -574,9 +566,7 @@ class _Sequence(SSZType):
     def _encode_elements(self, value: Any) -> bytes:
         if isinstance(value, bytes | bytearray | memoryview | np.ndarray):
             raw = (
-                bytes(np.asarray(value, dtype=np.uint8).reshape(-1))
-                if isinstance(value, np.ndarray)
-                else bytes(value)
+                bytes(np.asarray(value, dtype=np.uint8).reshape(-1)) if isinstance(value, np.ndarray) else bytes(value)
             )
             return raw  # pre-serialized elements
         parts = [self.elem.encode(item) for item in value]
@@ -802,9 +792,7 @@ class Container(SSZType):
         for i, (fname, ftype) in enumerate(self.fields):
             fsize = ftype.fixed_size
             assert fsize is not None
-            ftype.write_roots(
-                records[:, position : position + fsize], leaves[:, i], f"{path}.{fname}", base + position
-            )
+            ftype.write_roots(records[:, position : position + fsize], leaves[:, i], f"{path}.{fname}", base + position)
             position += fsize
         return merkleize_rows(leaves.reshape(n, width * 32), width)
 

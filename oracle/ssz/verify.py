@@ -69,9 +69,7 @@ def verify_document(doc: dict[str, Any]) -> list[Check]:
     if not isinstance(header, dict):
         raise ProofError("block_header: missing")
     computed = header_root(header)
-    checks.append(
-        Check("block_header", computed == block_root, f"hash_tree_root(block_header) = 0x{computed.hex()}")
-    )
+    checks.append(Check("block_header", computed == block_root, f"hash_tree_root(block_header) = 0x{computed.hex()}"))
     state_root = _bytes(doc.get("state_root"), "state_root")
     checks.append(
         Check(
@@ -118,9 +116,7 @@ def verify_document(doc: dict[str, Any]) -> list[Check]:
                 continue
             ok = reached == block_root
             checks.append(
-                Check(
-                    subject, ok, "reaches block_root" if ok else f"reaches 0x{reached.hex()}, not block_root"
-                )
+                Check(subject, ok, "reaches block_root" if ok else f"reaches 0x{reached.hex()}, not block_root")
             )
         held = balance_from_leaf(balance_leaf, index)
         checks.append(

@@ -67,9 +67,7 @@ async def test_responses_fit_the_openapi_schemas(devnet: Devnet) -> None:
         status, body = await get(devnet, url)
         assert status == 200, url
         openapi.validate(template, "get", 200, body)
-    status, body = await post(
-        devnet, "/eth/v1/beacon/states/head/validators", {"ids": ["0", "2"], "statuses": None}
-    )
+    status, body = await post(devnet, "/eth/v1/beacon/states/head/validators", {"ids": ["0", "2"], "statuses": None})
     openapi.validate("/eth/v1/beacon/states/{state_id}/validators", "post", 200, body)
     assert [v["index"] for v in body["data"]] == ["0", "2"]
     status, body = await post(devnet, "/eth/v1/beacon/states/head/validator_balances", ["1"])
@@ -118,9 +116,7 @@ async def test_debug_state_matches_the_chain(devnet: Devnet) -> None:
     assert status == 200 and body["version"] == "electra"
     # The JSON re-encodes to the very state the chain merkleized.
     assert ssz_from_json(devnet.chain.layout.state, body["data"]) == record.state
-    status, raw = await get(
-        devnet, "/eth/v2/debug/beacon/states/head", headers={"Accept": "application/octet-stream"}
-    )
+    status, raw = await get(devnet, "/eth/v2/debug/beacon/states/head", headers={"Accept": "application/octet-stream"})
     if devnet.chain.ethereum:
         openapi.validate("/eth/v2/debug/beacon/states/{state_id}", "get", 200, body)
         assert raw == record.state
@@ -189,12 +185,8 @@ async def test_bkit_proofs_verify_against_the_eip4788_root(devnet: Devnet) -> No
         leaf = bytes.fromhex(wc["validator_withdrawal_credentials"][2:])
         assert compute_root(leaf, nodes, layout.withdrawal_credentials_gindex(index)) == root
         nodes = [bytes.fromhex(n[2:]) for n in bal["balance_proof"]]
-        assert (
-            compute_root(bytes.fromhex(bal["balance_leaf"][2:]), nodes, layout.balance_gindex(index)) == root
-        )
-        assert int(bal["validator_balance"], 16) == int(
-            devnet.chain.state(devnet.chain.slot - 1).balance(index)
-        )
+        assert compute_root(bytes.fromhex(bal["balance_leaf"][2:]), nodes, layout.balance_gindex(index)) == root
+        assert int(bal["validator_balance"], 16) == int(devnet.chain.state(devnet.chain.slot - 1).balance(index))
         assert bal["beacon_block_header"]["slot"] == hex(devnet.chain.slot - 1)
     _, proposer = await get(devnet, f"/bkit/v1/proof/block_proposer/t{timestamp}")
     index = int(proposer["beacon_block_header"]["proposer_index"], 16)

@@ -16,9 +16,7 @@ VAULT = b"\x11" * 20
 
 def payload(chain: SimulatedChain) -> Payload:
     slot = chain.slot + 1
-    return Payload(
-        block_hash=h(b"el", slot.to_bytes(8, "little")), block_number=slot, timestamp=chain.slot_time(slot)
-    )
+    return Payload(block_hash=h(b"el", slot.to_bytes(8, "little")), block_number=slot, timestamp=chain.slot_time(slot))
 
 
 def run(chain: SimulatedChain, slots: int) -> list:  # type: ignore[type-arg]
@@ -46,9 +44,7 @@ def test_states_are_real_ssz(layout: str) -> None:
 def test_deposits_land_after_the_delay_and_new_validators_join() -> None:
     chain = SimulatedChain(ChainConfig(validators=3, pools=1, deposit_delay_slots=3), VAULT)
     before = int(chain.validators.balances[0])
-    chain.add_deposit(
-        bytes(chain.validators.pubkeys[0]), bytes(chain.validators.credentials[0]), 7 * GWEI_PER_ETH
-    )
+    chain.add_deposit(bytes(chain.validators.pubkeys[0]), bytes(chain.validators.credentials[0]), 7 * GWEI_PER_ETH)
     chain.add_deposit(b"\x05" * 48, b"\x01" + b"\x00" * 31, 32 * GWEI_PER_ETH)
     run(chain, 2)
     assert int(chain.validators.balances[0]) == before and chain.validators.count == 3
@@ -72,9 +68,7 @@ def test_partial_withdrawals_queue_in_the_state_then_pay_out() -> None:
 
 
 def test_exit_sweeps_the_whole_balance() -> None:
-    chain = SimulatedChain(
-        ChainConfig(validators=3, pools=1, slots_per_epoch=2, withdrawal_delay_epochs=1), VAULT
-    )
+    chain = SimulatedChain(ChainConfig(validators=3, pools=1, slots_per_epoch=2, withdrawal_delay_epochs=1), VAULT)
     balance = int(chain.validators.balances[0])
     chain.request_withdrawal(0, 0)  # amount 0: a full exit, as in EIP-7002
     paid = run(chain, 6)
@@ -95,9 +89,7 @@ def test_beaconkit_has_no_rewards_slashing_or_missed_slots() -> None:
 
 
 def test_ethereum_rewards_slashing_finality_and_missed_slots() -> None:
-    chain = SimulatedChain(
-        ChainConfig(layout="ethereum-electra", validators=4, pools=1, slots_per_epoch=4), VAULT
-    )
+    chain = SimulatedChain(ChainConfig(layout="ethereum-electra", validators=4, pools=1, slots_per_epoch=4), VAULT)
     before = chain.validators.balances.copy()
     run(chain, 8)
     assert (chain.validators.balances != before).any()

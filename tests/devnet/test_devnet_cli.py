@@ -57,9 +57,7 @@ def test_devnet_starts_serves_and_stops(tmp_path: Path, sig: signal.Signals) -> 
         assert f"http://127.0.0.1:{beacon}" in text and "FEEDER_ROLE" in text
         head, deadline = 0, time.monotonic() + 10
         while head < 2 and time.monotonic() < deadline:  # slots advance on the wall clock
-            with urllib.request.urlopen(
-                f"http://127.0.0.1:{beacon}/eth/v1/node/syncing", timeout=5
-            ) as response:
+            with urllib.request.urlopen(f"http://127.0.0.1:{beacon}/eth/v1/node/syncing", timeout=5) as response:
                 head = int(json.load(response)["data"]["head_slot"])
             time.sleep(0.2)
         assert head >= 2
@@ -90,8 +88,7 @@ def test_port_in_use_is_a_clear_error() -> None:
         )  # fmt: skip
     assert result.returncode == 2
     assert (
-        result.stderr.strip()
-        == f"pool-oracle devnet: error: RPC port 127.0.0.1:{port} is already in use; pick another"
+        result.stderr.strip() == f"pool-oracle devnet: error: RPC port 127.0.0.1:{port} is already in use; pick another"
     )
 
 

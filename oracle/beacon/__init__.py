@@ -1,0 +1,1 @@
+"""Beacon API access: endpoints with fallback, retries bounded by time, SSZ and JSON states, beacon-kit proofs."""

@@ -1,0 +1,176 @@
+"""Execution-layer access: one AsyncWeb3 per endpoint, used in order of preference, each call timed and
+counted per endpoint; contract wrappers know their contract and nothing else."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import Any, TypeVar
+
+from eth_utils.crypto import keccak
+from web3 import AsyncHTTPProvider, AsyncWeb3
+from web3.contract import AsyncContract
+from web3.exceptions import ContractCustomError, ContractLogicError, Web3Exception
+
+from oracle.service import metrics
+from oracle.service.metrics import endpoint_label
+
+BEACON_ROOTS = "0x000F3df6D732807Ef1319fB7B8bB8522d0Beac02"
+T = TypeVar("T")
+
+
+class ExecutionError(Exception):
+    """An EL endpoint that failed, or a call that reverted (with its decoded reason)."""
+
+    def __init__(self, message: str, *, endpoint: str = "", reason: str | None = None) -> None:
+        super().__init__(message)
+        self.endpoint = endpoint
+        self.reason = reason
+
+
+@cache
+def abi(name: str) -> list[dict[str, Any]]:
+    text = resources.files("oracle.execution").joinpath("abi").joinpath(f"{name}.json").read_text()
+    loaded: list[dict[str, Any]] = json.loads(text)
+    return loaded
+
+
+@cache
+def error_selectors() -> dict[str, str]:
+    """4-byte selector -> error signature, over every ABI the daemon knows."""
+    out = {}
+    for name in (
+        "AccountingOracle",
+        "StakingPoolContractsFactory",
+        "StakingPool",
+        "WithdrawalVault",
+        "SSZErrors",
+    ):
+        for entry in abi(name):
+            if entry["type"] == "error":
+                signature = f"{entry['name']}({','.join(i['type'] for i in entry['inputs'])})"
+                out["0x" + keccak(text=signature)[:4].hex()] = signature
+    out["0x08c379a0"] = "Error(string)"
+    out["0x4e487b71"] = "Panic(uint256)"
+    return out
+
+
+def decode_revert(data: Any) -> str:
+    """The revert reason's error name, by selector; the raw selector if unknown."""
+    text = data if isinstance(data, str) else ("0x" + bytes(data).hex() if data else "0x")
+    selector = text[:10].lower()
+    if len(selector) < 10:
+        return "revert without reason"
+    return error_selectors().get(selector, f"unknown error {selector}").split("(")[0]
+
+
+@dataclass
+class ExecutionEndpoint:
+    url: str
+    w3: AsyncWeb3[Any]
+
+    @property
+    def label(self) -> str:
+        return endpoint_label(self.url)
+
+
+class ExecutionClient:
+    def __init__(self, urls: list[str] | tuple[str, ...], timeout: float) -> None:
+        self.endpoints = [
+            ExecutionEndpoint(url, AsyncWeb3(AsyncHTTPProvider(url, request_kwargs={"timeout": timeout})))
+            for url in urls
+        ]
+        self.healthy: list[ExecutionEndpoint] = list(self.endpoints)
+
+    @property
+    def primary(self) -> ExecutionEndpoint:
+        if not self.healthy:
+            raise ExecutionError("no healthy execution endpoint")
+        return self.healthy[0]
+
+    @property
+    def w3(self) -> AsyncWeb3[Any]:
+        return self.primary.w3
+
+    async def timed(self, method: str, call: Callable[[AsyncWeb3[Any]], Awaitable[T]]) -> T:
+        """Run `call` on the preferred healthy endpoint, then the next ones if it fails."""
+        errors = []
+        for endpoint in list(self.healthy) or list(self.endpoints):
+            started = time.perf_counter()
+            try:
+                return await call(endpoint.w3)
+            except (ContractCustomError, ContractLogicError):
+                raise  # a revert is an answer, not an endpoint failure
+            except (Web3Exception, OSError, TimeoutError, ValueError) as exc:
+                reason = type(exc).__name__
+                metrics.EL_ERRORS.labels(endpoint.label, reason).inc()
+                errors.append(f"{endpoint.label}: {reason}: {str(exc)[:160]}")
+            finally:
+                metrics.EL_SECONDS.labels(endpoint.label, method).observe(time.perf_counter() - started)
+        raise ExecutionError(f"{method} failed on every endpoint: {'; '.join(errors)}")
+
+    async def close(self) -> None:
+        for endpoint in self.endpoints:
+            with contextlib.suppress(Exception):  # closing on shutdown
+                await endpoint.w3.provider.disconnect()
+
+    # -- reads ----------------------------------------------------------------------------------------
+
+    async def chain_id(self) -> int:
+        return await self.timed("eth_chainId", lambda w3: w3.eth.chain_id)
+
+    async def block(self, tag: str | int = "latest") -> dict[str, Any]:
+        block = await self.timed("eth_getBlockByNumber", lambda w3: w3.eth.get_block(tag))  # type: ignore[arg-type]
+        return dict(block)
+
+    async def balance(self, address: str) -> int:
+        return await self.timed("eth_getBalance", lambda w3: w3.eth.get_balance(AsyncWeb3.to_checksum_address(address)))
+
+    async def beacon_root(self, timestamp: int) -> bytes | None:
+        """The EIP-4788 root keyed by `timestamp`, or None when the contract holds none for it."""
+        tx = {
+            "to": AsyncWeb3.to_checksum_address(BEACON_ROOTS),
+            "data": "0x" + timestamp.to_bytes(32, "big").hex(),
+        }
+        try:
+            result = await self.timed("eth_call", lambda w3: w3.eth.call(tx))  # type: ignore[arg-type]
+        except (ContractLogicError, ContractCustomError):
+            return None
+        data = bytes(result)
+        return data if len(data) == 32 and any(data) else None
+
+    async def code_size(self, address: str) -> int:
+        code = await self.timed("eth_getCode", lambda w3: w3.eth.get_code(AsyncWeb3.to_checksum_address(address)))
+        return len(code)
+
+    def contract(self, name: str, address: str, w3: AsyncWeb3[Any] | None = None) -> AsyncContract:
+        contract: AsyncContract = (w3 or self.w3).eth.contract(
+            address=AsyncWeb3.to_checksum_address(address), abi=abi(name)
+        )
+        return contract
+
+    async def view(self, name: str, address: str, function: str, *args: Any, block: str | int = "latest") -> Any:
+        """Call a view function on the preferred endpoint (falling back); reverts raise ExecutionError."""
+
+        async def call(w3: AsyncWeb3[Any]) -> Any:
+            fn = getattr(self.contract(name, address, w3).functions, function)(*args)
+            return await fn.call(block_identifier=block)
+
+        try:
+            return await self.timed("eth_call", call)
+        except (ContractCustomError, ContractLogicError) as exc:
+            reason = decode_revert(getattr(exc, "data", None))
+            raise ExecutionError(f"{name}.{function} reverted: {reason}", reason=reason) from None
+
+    async def logs(self, name: str, address: str, event: str, from_block: int, to_block: int) -> list[Any]:
+        async def fetch(w3: AsyncWeb3[Any]) -> Any:
+            contract_event = getattr(self.contract(name, address, w3).events, event)
+            return await contract_event.get_logs(from_block=from_block, to_block=to_block)
+
+        result: list[Any] = list(await self.timed("eth_getLogs", fetch))
+        return result

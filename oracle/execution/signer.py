@@ -1,0 +1,66 @@
+"""The reporting key: from an encrypted keystore plus a password file, or a raw key file. Errors name the
+file and the problem, never its content."""
+
+from __future__ import annotations
+
+import json
+import re
+import stat
+from pathlib import Path
+
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+
+from oracle.config.settings import Settings, resolve_path
+
+HEX_KEY = re.compile(r"^(0x)?[0-9a-fA-F]{64}$")
+
+
+class SignerError(Exception):
+    """The configured key cannot be loaded: one line naming the file."""
+
+
+def loosely_readable(path: Path) -> bool:
+    return bool(path.stat().st_mode & (stat.S_IRWXG | stat.S_IRWXO))
+
+
+def load_signer(settings: Settings, config_path: str | Path | None) -> LocalAccount | None:
+    """The signing account, or None for audit mode (no signer configured)."""
+    signer = settings.signer
+    if signer.key_file:
+        path = resolve_path(config_path, signer.key_file)
+        try:
+            text = path.read_text().strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise SignerError(f"signer.key_file {path}: cannot read ({type(exc).__name__})") from None
+        if not HEX_KEY.match(text):
+            raise SignerError(f"signer.key_file {path}: not a 32-byte hex private key")
+        try:
+            account: LocalAccount = Account.from_key(text)
+        except ValueError:
+            raise SignerError(f"signer.key_file {path}: not a valid secp256k1 private key") from None
+        return account
+    if signer.keystore_file:
+        keystore_path = resolve_path(config_path, signer.keystore_file)
+        password_path = resolve_path(config_path, signer.password_file)
+        try:
+            keystore = json.loads(keystore_path.read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise SignerError(
+                f"signer.keystore_file {keystore_path}: not a JSON keystore ({type(exc).__name__})"
+            ) from None
+        try:
+            password = password_path.read_text().rstrip("\r\n")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise SignerError(f"signer.password_file {password_path}: cannot read ({type(exc).__name__})") from None
+        try:
+            key = Account.decrypt(keystore, password)
+        except ValueError:
+            raise SignerError(
+                f"signer.keystore_file {keystore_path}: cannot decrypt with the password in {password_path}"
+            ) from None
+        except (KeyError, TypeError):
+            raise SignerError(f"signer.keystore_file {keystore_path}: not a valid keystore") from None
+        decrypted: LocalAccount = Account.from_key(key)
+        return decrypted
+    return None

@@ -1,0 +1,181 @@
+"""The operator commands behind the CLI: run, report, check, status. Each prints plain lines."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+import time
+from pathlib import Path
+
+from oracle.beacon.client import EndpointError
+from oracle.config.settings import Settings
+from oracle.execution.el import ExecutionError
+from oracle.reporting.pipeline import Context, CycleError, CycleResult, Pool, check_endpoints, run_cycle
+from oracle.reporting.proofs import ProvenBalance
+from oracle.reporting.reconcile import Decision
+from oracle.service.daemon import run_daemon
+
+GWEI = 10**9
+MIN_SIGNER_BALANCE_WEI = 10**17
+
+
+def run(settings: Settings, config_path: str | None) -> int:
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await run_daemon(settings, config_path, stop)
+
+    asyncio.run(main())
+    return 0
+
+
+def format_cycle(result: CycleResult) -> str:
+    lines = []
+    if result.anchor:
+        lines.append(f"slot {result.anchor.slot} (EL timestamp {result.anchor.timestamp}), mode {result.mode}")
+    lines.append(f"{'pool':<44} {'index':>5} {'proven BERA':>16} {'on chain':>16} {'share price':>12}  outcome")
+    for p in result.pools:
+        proven = f"{p.balance_gwei / GWEI:,.4f}" if p.balance_gwei is not None else "-"
+        onchain = f"{p.total_deposits_gwei / GWEI:,.4f}" if p.total_deposits_gwei is not None else "-"
+        price = f"{p.share_price:.6f}" if p.share_price is not None else "-"
+        why = f" ({', '.join(p.reasons)})" if p.reasons else ""
+        tx = f" tx {p.tx_hash}" if p.tx_hash else ""
+        lines.append(
+            f"{p.pool.address:<44} {p.pool.index:>5} {proven:>16} {onchain:>16} {price:>12}  {p.outcome}{why}{tx}"
+        )
+    for pool, reason in result.skipped:
+        lines.append(f"{pool.address:<44} {pool.index:>5} {'':>16} {'':>16} {'':>12}  skipped ({reason})")
+    return "\n".join(lines)
+
+
+def report_once(settings: Settings, config_path: str | None, *, dry_run: bool, yes: bool) -> int:
+    async def confirm(pool: Pool, proven: ProvenBalance, decision: Decision) -> bool:
+        if yes:
+            return True
+        if not sys.stdin.isatty():
+            print(f"pool {pool.address}: not sent (no terminal to confirm on; pass --yes)", file=sys.stderr)
+            return False
+        answer = input(
+            f"Send report for pool {pool.address} (validator {pool.index}): totalDeposits -> "
+            f"{proven.balance / GWEI:,.9f}, share price -> {decision.predicted_share_price_wei / 10**18:.6f}? [y/N] "
+        )
+        return answer.strip().lower() in ("y", "yes")
+
+    async def main() -> int:
+        ctx = await Context.open(settings, config_path)
+        try:
+            result = await run_cycle(ctx, send=not (dry_run or settings.reporting.dry_run), confirm=confirm)
+        finally:
+            await ctx.close()
+        print(format_cycle(result))
+        failed = [p for p in result.pools if p.outcome in ("proof_failed", "preflight_failed", "failed", "reverted")]
+        return 1 if failed else 0
+
+    try:
+        return asyncio.run(main())
+    except (CycleError, EndpointError, ExecutionError) as exc:
+        print(f"pool-oracle report: error: {exc}", file=sys.stderr)
+        return 1
+
+
+def status(settings: Settings, config_path: str | None) -> int:
+    """Per pool: what a cycle would do now (nothing is sent), and the journal's last landed report."""
+
+    async def main() -> int:
+        ctx = await Context.open(settings, config_path)
+        try:
+            result = await run_cycle(ctx, send=False)
+            print(format_cycle(result))
+            for p in result.pools:
+                last = ctx.journal.last_landed(p.pool.address)
+                if last:
+                    age = time.time() - last.updated_at
+                    print(f"  {p.pool.address}: last report slot {last.slot}, {age:.0f} s ago, tx {last.tx_hash}")
+                else:
+                    print(f"  {p.pool.address}: no report in this journal yet")
+        finally:
+            await ctx.close()
+        return 0
+
+    try:
+        return asyncio.run(main())
+    except (CycleError, EndpointError, ExecutionError) as exc:
+        print(f"pool-oracle status: error: {exc}", file=sys.stderr)
+        return 1
+
+
+def check(settings: Settings, config_path: str | None) -> int:
+    """Pre-flight of an installation: one pass/fail line per check."""
+    lines: list[tuple[bool, str]] = []
+
+    def result(ok: bool, text: str) -> None:
+        lines.append((ok, text))
+        print(f"{'PASS' if ok else 'FAIL'}  {text}", flush=True)
+
+    async def main() -> None:
+        ctx = await Context.open(settings, config_path)
+        try:
+            for node in ctx.beacon:
+                try:
+                    genesis = await node.genesis()
+                    head, syncing, distance = await node.syncing()
+                    result(not syncing, f"beacon {node.label}: head {head}, sync distance {distance}, genesis "
+                                        f"0x{genesis.validators_root.hex()[:16]}…")  # fmt: skip
+                    depth = 64
+                    try:
+                        await node.json("state_root", f"/eth/v1/beacon/states/{max(0, head - depth)}/root")
+                        result(True, f"beacon {node.label}: serves states {depth} slots back (archive depth)")
+                    except EndpointError as exc:
+                        result(False, f"beacon {node.label}: no state {depth} slots back ({exc})")
+                except EndpointError as exc:
+                    result(False, f"beacon {node.label}: {exc}")
+            for endpoint in ctx.el.endpoints:
+                try:
+                    chain_id = await endpoint.w3.eth.chain_id
+                    block = await endpoint.w3.eth.get_block("latest")
+                    age = time.time() - int(block["timestamp"])
+                    text = (
+                        f"execution {endpoint.label}: chain id {chain_id} (expected {settings.chain_id}), "
+                        f"latest block {block['number']} {age:.0f} s old"
+                    )
+                    result(chain_id == settings.chain_id, text)
+                except Exception as exc:  # any failure is a FAIL line
+                    result(False, f"execution {endpoint.label}: {str(exc)[:200]}")
+            try:
+                await check_endpoints(ctx)
+                result(True, f"contracts: factory {ctx.factory}, oracle {ctx.oracle}, vault {ctx.vault}")
+                block = await ctx.el.block("latest")
+                root = await ctx.el.beacon_root(int(block["timestamp"]))
+                result(root is not None, f"EIP-4788: root for the latest block's timestamp "
+                       f"{'0x' + root.hex()[:16] + '…' if root else 'missing'}")  # fmt: skip
+            except (CycleError, EndpointError, ExecutionError) as exc:
+                result(False, f"consistency: {exc}")
+                return
+            if ctx.account is None:
+                result(True, "signer: none configured: audit mode (proves and reconciles, never sends)")
+                return
+            result(True, f"signer: {ctx.account.address}")
+            result(ctx.has_role, f"role: FEEDER_ROLE {'granted' if ctx.has_role else 'NOT granted (audit mode)'}")
+            balance = await ctx.el.balance(ctx.account.address)
+            result(balance >= MIN_SIGNER_BALANCE_WEI, f"signer balance: {balance / 10**18:.4f} (need >= 0.1 for gas)")
+        finally:
+            await ctx.close()
+
+    asyncio.run(main())
+    failed = [text for ok, text in lines if not ok]
+    print(f"{len(lines) - len(failed)} passed, {len(failed)} failed")
+    return 1 if failed else 0
+
+
+def write_reference(output: str | None) -> int:
+    from oracle.config.reference import render
+
+    text = render()
+    if output:
+        Path(output).write_text(text)
+    else:
+        sys.stdout.write(text)
+    return 0

@@ -1,0 +1,1 @@
+"""Pool discovery, proof checking, reconciliation and safety holds, and the per-cycle report pipeline."""

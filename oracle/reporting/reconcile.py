@@ -1,0 +1,100 @@
+"""Reconciliation: proven CL balance against the pool's books, and the holds that keep a report from
+opening a share-price trough. A plain function of its inputs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+WEI_PER_GWEI = 10**9
+SHARE = 10**18
+
+
+@dataclass(frozen=True)
+class PoolBooks:
+    """What the pool's contract says now."""
+
+    total_deposits_wei: int
+    total_assets_wei: int
+    total_supply: int
+    share_price_wei: int  # convertToAssets(1e18)
+    paused: bool
+    fully_exited: bool
+
+
+@dataclass(frozen=True)
+class Lags:
+    """Evidence that the CL has not caught up with the EL for this validator."""
+
+    deposits_in_flight_gwei: int = 0  # EL deposit events the CL state has not processed
+    deposit_lag_unknown: bool = False  # more unprocessed deposits than the lookback could find
+    pending_withdrawal_gwei: int = 0  # queued on the CL (pending_partial_withdrawals)
+    recent_withdrawal_requests: int = 0  # ELWithdrawalTriggered events near the proven slot
+    exiting: bool = False  # exit initiated, balance not yet swept
+    pending_deposits_in_state: int = 0  # Ethereum: the state's pending_deposits for this pubkey
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_change_per_report: float
+    max_change_per_day: float
+    max_timestamp_age: int
+    timestamp_margin: int
+
+
+@dataclass(frozen=True)
+class Decision:
+    action: str  # report, hold, unchanged
+    reasons: tuple[str, ...] = ()
+    new_total_deposits_wei: int = 0
+    drift_gwei: int = 0
+    predicted_share_price_wei: int = 0
+
+
+def predicted_share_price(books: PoolBooks, new_total_deposits_wei: int) -> int:
+    """convertToAssets(1e18) after the update: only totalDeposits moves (ERC-4626, decimals offset 0)."""
+    assets = books.total_assets_wei - books.total_deposits_wei + new_total_deposits_wei
+    return SHARE * (assets + 1) // (books.total_supply + 1)
+
+
+def reconcile(
+    balance_gwei: int,
+    proof_timestamp: int,
+    books: PoolBooks,
+    lags: Lags,
+    limits: Limits,
+    *,
+    now: float,
+    expected_landing_seconds: float,
+    changed_last_day_wei: int,
+) -> Decision:
+    new_deposits = balance_gwei * WEI_PER_GWEI
+    drift = balance_gwei - books.total_deposits_wei // WEI_PER_GWEI
+    predicted = predicted_share_price(books, new_deposits)
+    base = {
+        "new_total_deposits_wei": new_deposits,
+        "drift_gwei": drift,
+        "predicted_share_price_wei": predicted,
+    }
+    if new_deposits == books.total_deposits_wei:
+        return Decision("unchanged", (), **base)
+    reasons = []
+    if lags.deposit_lag_unknown:
+        reasons.append("deposit_lag_unknown")
+    if lags.deposits_in_flight_gwei or lags.pending_deposits_in_state:
+        reasons.append("deposit_in_flight")
+    if lags.pending_withdrawal_gwei or lags.recent_withdrawal_requests:
+        reasons.append("withdrawal_in_flight")
+    if lags.exiting:
+        reasons.append("exit_in_flight")
+    change = abs(new_deposits - books.total_deposits_wei)
+    reference = max(books.total_deposits_wei, 1)
+    if change > limits.max_change_per_report * reference:
+        reasons.append("change_exceeds_per_report_bound")
+    if changed_last_day_wei + change > limits.max_change_per_day * reference:
+        reasons.append("change_exceeds_daily_bound")
+    lands_at = now + expected_landing_seconds
+    if lands_at - proof_timestamp > limits.max_timestamp_age - limits.timestamp_margin:
+        reasons.append("proof_too_old")
+    if reasons:
+        return Decision("hold", tuple(reasons), new_deposits, drift, predicted)
+    return Decision("report", (), new_deposits, drift, predicted)

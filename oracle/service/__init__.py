@@ -1,0 +1,1 @@
+"""The service: daemon loop, metrics and health server, structured logs, the journal."""

@@ -1,0 +1,60 @@
+"""The metrics and health server: /metrics (Prometheus), /healthz (the loop is alive: a cycle ended within
+the watchdog window) and /readyz (endpoints reachable and synced at the last check)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from oracle.service.metrics import REGISTRY
+
+
+@dataclass
+class Health:
+    watchdog_seconds: float
+    started: float = field(default_factory=time.time)
+    last_cycle_end: float | None = None
+    cycle_started: float | None = None
+    ready: bool = False
+    ready_reason: str = "no cycle has run yet"
+    mode: str = "starting"
+
+    def alive(self, now: float | None = None) -> tuple[bool, str]:
+        now = time.time() if now is None else now
+        if self.cycle_started is not None and now - self.cycle_started > self.watchdog_seconds:
+            return False, f"a cycle has been running for {now - self.cycle_started:.0f} s"
+        reference = self.last_cycle_end or self.started
+        if now - reference > self.watchdog_seconds:
+            return False, f"no cycle has ended for {now - reference:.0f} s"
+        return True, "ok"
+
+
+def build_app(health: Health) -> web.Application:
+    async def metrics(_: web.Request) -> web.Response:
+        return web.Response(body=generate_latest(REGISTRY), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    async def healthz(_: web.Request) -> web.Response:
+        ok, reason = health.alive()
+        return web.json_response({"status": "ok" if ok else "failing", "reason": reason, "mode": health.mode},
+                                 status=200 if ok else 503)  # fmt: skip
+
+    async def readyz(_: web.Request) -> web.Response:
+        return web.json_response({"status": "ready" if health.ready else "not ready", "reason": health.ready_reason},
+                                 status=200 if health.ready else 503)  # fmt: skip
+
+    app = web.Application()
+    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    return app
+
+
+async def serve(health: Health, address: str) -> web.AppRunner:
+    host, _, port = address.rpartition(":")
+    runner = web.AppRunner(build_app(health), access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, host, int(port)).start()
+    return runner

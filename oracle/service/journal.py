@@ -1,0 +1,170 @@
+"""The journal (SQLite): every report's inputs, proof hash, transactions, nonce and outcome, written before
+and after sending, so that a daemon killed at any point resumes without a duplicate report and without
+losing track of a pending transaction."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS reports (
+    id INTEGER PRIMARY KEY,
+    pool TEXT NOT NULL,
+    pubkey TEXT NOT NULL,
+    validator_index INTEGER NOT NULL,
+    slot INTEGER NOT NULL,
+    timestamp INTEGER NOT NULL,
+    balance_gwei INTEGER NOT NULL,
+    previous_deposits_gwei INTEGER NOT NULL,
+    proof_sha256 TEXT NOT NULL,
+    status TEXT NOT NULL,          -- prepared, sent, mined, reverted, failed, superseded
+    nonce INTEGER,
+    tx_hash TEXT,
+    reason TEXT,
+    block_number INTEGER,
+    gas_used INTEGER,
+    fee_wei INTEGER,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL,
+    UNIQUE (pool, slot)
+);
+CREATE TABLE IF NOT EXISTS transactions (
+    tx_hash TEXT PRIMARY KEY,
+    report_id INTEGER NOT NULL REFERENCES reports(id),
+    nonce INTEGER NOT NULL,
+    raw_tx TEXT NOT NULL,          -- signed, public data; lets a restarted daemon rebroadcast
+    max_fee_wei INTEGER NOT NULL,
+    priority_fee_wei INTEGER NOT NULL,
+    created_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS reports_by_status ON reports (status);
+"""
+IN_FLIGHT = ("prepared", "sent")
+
+
+@dataclass(frozen=True)
+class ReportRow:
+    id: int
+    pool: str
+    pubkey: str
+    validator_index: int
+    slot: int
+    timestamp: int
+    balance_gwei: int
+    previous_deposits_gwei: int
+    status: str
+    nonce: int | None
+    tx_hash: str | None
+    reason: str | None
+    updated_at: float
+
+
+class Journal:
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # isolation_level=None: each statement commits at once (the daemon may be killed at any point).
+        self.db = sqlite3.connect(self.path, isolation_level=None, timeout=30)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=FULL")
+        self.db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        self.db.close()
+
+    def _row(self, row: tuple[Any, ...]) -> ReportRow:
+        return ReportRow(*row)
+
+    _COLUMNS = (
+        "id, pool, pubkey, validator_index, slot, timestamp, balance_gwei, previous_deposits_gwei, status, nonce, "
+        "tx_hash, reason, updated_at"
+    )
+
+    def prepare(
+        self,
+        pool: str,
+        pubkey: str,
+        index: int,
+        slot: int,
+        timestamp: int,
+        balance: int,
+        previous: int,
+        proof_hash: str,
+    ) -> int | None:
+        """Claim the report of `pool` at `slot`; None if it exists already (sent before, by us or a replica
+        sharing this journal)."""
+        now = time.time()
+        try:
+            cursor = self.db.execute(
+                "INSERT INTO reports (pool, pubkey, validator_index, slot, timestamp, balance_gwei, "
+                "previous_deposits_gwei, proof_sha256, status, created_at, updated_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'prepared', ?, ?)",
+                (pool, pubkey, index, slot, timestamp, balance, previous, proof_hash, now, now),
+            )
+        except sqlite3.IntegrityError:
+            return None
+        return cursor.lastrowid
+
+    def record_transaction(self, report_id: int, tx_hash: str, nonce: int, raw_tx: str, max_fee: int, tip: int) -> None:
+        """Written after signing and before broadcasting."""
+        now = time.time()
+        self.db.execute(
+            "INSERT OR IGNORE INTO transactions VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (tx_hash, report_id, nonce, raw_tx, max_fee, tip, now),
+        )
+        self.db.execute(
+            "UPDATE reports SET status='sent', nonce=?, tx_hash=?, updated_at=? WHERE id=?",
+            (nonce, tx_hash, now, report_id),
+        )
+
+    def finish(
+        self, report_id: int, status: str, *, reason: str | None = None, tx_hash: str | None = None,
+        block_number: int | None = None, gas_used: int | None = None, fee_wei: int | None = None,
+    ) -> None:  # fmt: skip
+        self.db.execute(
+            "UPDATE reports SET status=?, reason=?, tx_hash=COALESCE(?, tx_hash), block_number=?, gas_used=?, "
+            "fee_wei=?, updated_at=? WHERE id=?",
+            (status, reason, tx_hash, block_number, gas_used, fee_wei, time.time(), report_id),
+        )
+
+    def in_flight(self) -> list[ReportRow]:
+        rows = self.db.execute(
+            f"SELECT {self._COLUMNS} FROM reports WHERE status IN {IN_FLIGHT} ORDER BY id"
+        ).fetchall()
+        return [self._row(r) for r in rows]
+
+    def transactions(self, report_id: int) -> list[tuple[str, int, str, int, int]]:
+        """(hash, nonce, raw, max fee, tip) of every broadcast for a report, oldest first."""
+        rows = self.db.execute(
+            "SELECT tx_hash, nonce, raw_tx, max_fee_wei, priority_fee_wei FROM transactions "
+            "WHERE report_id=? ORDER BY created_at",
+            (report_id,),
+        ).fetchall()
+        return [(str(r[0]), int(r[1]), str(r[2]), int(r[3]), int(r[4])) for r in rows]
+
+    def last_landed(self, pool: str) -> ReportRow | None:
+        row = self.db.execute(
+            f"SELECT {self._COLUMNS} FROM reports WHERE pool=? AND status='mined' ORDER BY slot DESC LIMIT 1",
+            (pool,),
+        ).fetchone()
+        return self._row(row) if row else None
+
+    def landed_since(self, pool: str, since: float) -> list[ReportRow]:
+        rows = self.db.execute(
+            f"SELECT {self._COLUMNS} FROM reports WHERE pool=? AND status='mined' AND updated_at>=? ORDER BY slot",
+            (pool, since),
+        ).fetchall()
+        return [self._row(r) for r in rows]
+
+    def recent(self, limit: int = 50) -> list[ReportRow]:
+        rows = self.db.execute(f"SELECT {self._COLUMNS} FROM reports ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
+        return [self._row(r) for r in rows]
+
+    def count(self, status: str | None = None) -> int:
+        if status is None:
+            return int(self.db.execute("SELECT COUNT(*) FROM reports").fetchone()[0])
+        return int(self.db.execute("SELECT COUNT(*) FROM reports WHERE status=?", (status,)).fetchone()[0])

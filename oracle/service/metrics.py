@@ -1,0 +1,139 @@
+"""Metrics, grouped by concern, all `pool_oracle_`-prefixed with units in the names. The registry is the
+project's only module-level mutable state."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+POOL_LABELS = ["network", "pool", "validator_index"]
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+
+
+def endpoint_label(url: str) -> str:
+    """host:port of an endpoint URL: paths and queries often carry API keys and never reach metrics or logs."""
+    parts = urlsplit(url)
+    host = parts.hostname or "unknown"
+    return f"{host}:{parts.port}" if parts.port else host
+
+
+# Build and mode
+BUILD = Info("pool_oracle_build", "Version, network, layout and mode (reporter or auditor).", registry=REGISTRY)
+
+# The cycle
+CYCLES = Counter("pool_oracle_cycles_total", "Report cycles by result.", ["result"], registry=REGISTRY)
+CYCLE_SECONDS = Histogram(
+    "pool_oracle_cycle_duration_seconds", "Duration of report cycles.", ["result"], registry=REGISTRY,
+    buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900),
+)  # fmt: skip
+LAST_CYCLE = Gauge(
+    "pool_oracle_last_cycle_timestamp_seconds",
+    "When a cycle last ended, by result.",
+    ["result"],
+    registry=REGISTRY,
+)
+HEAD_SLOT = Gauge("pool_oracle_head_slot", "Head slot of the preferred beacon endpoint.", registry=REGISTRY)
+FINALIZED_SLOT = Gauge(
+    "pool_oracle_finalized_slot", "Finalized slot of the preferred beacon endpoint.", registry=REGISTRY
+)
+PROVEN_SLOT = Gauge("pool_oracle_proven_slot", "Slot the last cycle proved.", registry=REGISTRY)
+POOLS = Gauge("pool_oracle_pools", "Discovered pools by state (active, paused, exited).", ["state"], registry=REGISTRY)
+
+# Per pool
+PROVEN_BALANCE = Gauge(
+    "pool_oracle_proven_balance_gwei", "Validator CL balance proven against the block root.", POOL_LABELS,
+    registry=REGISTRY,
+)  # fmt: skip
+ONCHAIN_DEPOSITS = Gauge(
+    "pool_oracle_onchain_total_deposits_gwei",
+    "The pool's totalDeposits on chain.",
+    POOL_LABELS,
+    registry=REGISTRY,
+)
+DRIFT = Gauge("pool_oracle_drift_gwei", "Proven balance minus on-chain totalDeposits.", POOL_LABELS, registry=REGISTRY)
+SHARE_PRICE = Gauge(
+    "pool_oracle_share_price",
+    "convertToAssets(1e18) / 1e18: assets per share now.",
+    POOL_LABELS,
+    registry=REGISTRY,
+)
+PREDICTED_SHARE_PRICE = Gauge(
+    "pool_oracle_predicted_share_price", "Assets per share if the proven balance were reported.", POOL_LABELS,
+    registry=REGISTRY,
+)  # fmt: skip
+LAST_REPORT_SLOT = Gauge(
+    "pool_oracle_last_report_slot",
+    "Slot of the last report that landed for the pool.",
+    POOL_LABELS,
+    registry=REGISTRY,
+)
+LAST_REPORT_TIME = Gauge(
+    "pool_oracle_last_report_timestamp_seconds", "When the last report for the pool landed.", POOL_LABELS,
+    registry=REGISTRY,
+)  # fmt: skip
+HOLD = Gauge(
+    "pool_oracle_hold",
+    "1 while the pool's report is held, by reason.",
+    [*POOL_LABELS, "reason"],
+    registry=REGISTRY,
+)
+HOLDS = Counter("pool_oracle_holds_total", "Reports held, by reason.", ["reason"], registry=REGISTRY)
+REPORTS = Counter(
+    "pool_oracle_reports_total", "Per-pool cycle outcomes (landed, unchanged, held, audit_drift, failed, ...).",
+    ["outcome"], registry=REGISTRY,
+)  # fmt: skip
+
+# Proofs
+PROOF_BUILD_SECONDS = Histogram(
+    "pool_oracle_proof_build_seconds", "Time to obtain a pool's proofs, by source (node, engine).", ["source"],
+    registry=REGISTRY, buckets=LATENCY_BUCKETS,
+)  # fmt: skip
+PROOF_VERIFY_SECONDS = Histogram(
+    "pool_oracle_proof_verification_seconds", "Time to verify proofs locally.", registry=REGISTRY,
+    buckets=LATENCY_BUCKETS,
+)  # fmt: skip
+PROOF_FAILURES = Counter(
+    "pool_oracle_proof_verification_failures_total", "Proofs that did not verify, by serving endpoint and kind.",
+    ["endpoint", "kind"], registry=REGISTRY,
+)  # fmt: skip
+
+# Endpoints
+BEACON_SECONDS = Histogram(
+    "pool_oracle_beacon_request_duration_seconds", "Beacon API request latency.", ["endpoint", "route"],
+    registry=REGISTRY, buckets=LATENCY_BUCKETS,
+)  # fmt: skip
+BEACON_ERRORS = Counter(
+    "pool_oracle_beacon_request_errors_total",
+    "Beacon API request failures.",
+    ["endpoint", "reason"],
+    registry=REGISTRY,
+)
+EL_SECONDS = Histogram(
+    "pool_oracle_el_request_duration_seconds", "EL JSON-RPC request latency.", ["endpoint", "method"],
+    registry=REGISTRY, buckets=LATENCY_BUCKETS,
+)  # fmt: skip
+EL_ERRORS = Counter(
+    "pool_oracle_el_request_errors_total",
+    "EL JSON-RPC request failures.",
+    ["endpoint", "reason"],
+    registry=REGISTRY,
+)
+ENDPOINT_UP = Gauge(
+    "pool_oracle_endpoint_up", "1 if the endpoint passed the last consistency check.", ["kind", "endpoint"],
+    registry=REGISTRY,
+)  # fmt: skip
+
+# Transactions
+TRANSACTIONS = Counter(
+    "pool_oracle_transactions_total", "Transactions by outcome (sent, mined, reverted, replaced, dropped, timeout).",
+    ["outcome"], registry=REGISTRY,
+)  # fmt: skip
+GAS_USED = Counter("pool_oracle_gas_used_total", "Gas used by mined report transactions.", registry=REGISTRY)
+GAS_SPENT = Counter("pool_oracle_gas_spent_wei_total", "Fees paid for mined report transactions.", registry=REGISTRY)
+PENDING_TX_AGE = Gauge(
+    "pool_oracle_pending_transaction_age_seconds", "Age of the oldest unmined report transaction (0 if none).",
+    registry=REGISTRY,
+)  # fmt: skip
+SIGNER_BALANCE = Gauge("pool_oracle_signer_balance_wei", "Balance of the reporting key.", registry=REGISTRY)
