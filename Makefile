@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup test lint typecheck unit demo devnet bench lock clean
+.PHONY: setup test lint typecheck unit demo demo-prove devnet bench lock clean
 
 TOOLS_STAMP := tools/node_modules/.installed
 
@@ -38,7 +38,12 @@ test: lint typecheck
 unit: setup
 	$(BIN)/pytest -m "unit and not slow"
 
+# The devnet and the daemon together: reports landing and share prices moving (about 75 s).
 demo: setup
+	$(BIN)/python -m oracle.devnet.demo --seconds $${DEMO_SECONDS:-75} --workdir .demo
+
+# The proof engine alone, offline: prove two validators of a sample state and verify them.
+demo-prove: setup
 	@mkdir -p .demo
 	$(BIN)/pool-oracle sample-state --layout beaconkit-electra --validators 64 --output .demo/state.ssz
 	$(BIN)/pool-oracle prove --state .demo/state.ssz --index 0 --index 63 --output .demo/proof.json

@@ -40,9 +40,7 @@ def mainnet_state(count: int) -> Path:
         started = time.perf_counter()
         validators = random_validators(count, np.random.default_rng(2026))
         path.write_bytes(build_state("ethereum-electra", validators, seed=1, slot=11_000_000))
-        print(
-            f"built {path.name}: {path.stat().st_size / 1e6:.0f} MB in {time.perf_counter() - started:.1f} s"
-        )
+        print(f"built {path.name}: {path.stat().st_size / 1e6:.0f} MB in {time.perf_counter() - started:.1f} s")
     return path
 
 

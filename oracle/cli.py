@@ -113,6 +113,9 @@ def cmd_devnet(args: argparse.Namespace) -> int:
             open_reporting=args.open_reporting,
             seed=args.seed,
             random_events=args.random_events,
+            slots_per_epoch=args.slots_per_epoch,
+            deposit_delay_slots=args.deposit_delay_slots,
+            withdrawal_delay_epochs=args.withdrawal_delay_epochs,
         )
     except DevnetError as exc:
         raise CLIError(str(exc)) from None
@@ -276,6 +279,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="random pool deposits and withdrawals (and missed slots on Ethereum) while running (default on)",
     )
     devnet.add_argument("--seed", type=int, default=0, help="seed of the simulated chain")
+    devnet.add_argument("--slots-per-epoch", type=int, default=32, metavar="N", help="slots per epoch (default 32)")
+    devnet.add_argument(
+        "--deposit-delay-slots", type=int, default=4, metavar="N", help="slots before the CL credits a deposit (4)"
+    )
+    devnet.add_argument(
+        "--withdrawal-delay-epochs", type=int, default=1, metavar="N", help="epochs before a withdrawal pays out (1)"
+    )
     devnet.set_defaults(handler=cmd_devnet)
 
     def with_config(sub: argparse.ArgumentParser) -> None:

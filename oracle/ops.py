@@ -147,8 +147,8 @@ def check(settings: Settings, config_path: str | None) -> int:
             try:
                 await check_endpoints(ctx)
                 result(True, f"contracts: factory {ctx.factory}, oracle {ctx.oracle}, vault {ctx.vault}")
-                block = await ctx.el.block("latest")
-                root = await ctx.el.beacon_root(int(block["timestamp"]))
+                latest = await ctx.el.block("latest")
+                root = await ctx.el.beacon_root(int(latest["timestamp"]))
                 result(root is not None, f"EIP-4788: root for the latest block's timestamp "
                        f"{'0x' + root.hex()[:16] + '…' if root else 'missing'}")  # fmt: skip
             except (CycleError, EndpointError, ExecutionError) as exc:

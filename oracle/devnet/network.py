@@ -78,6 +78,8 @@ class DevnetConfig:
             raise DevnetError(f"need 1+ validators and 0..validators pools, got {self.validators} and {self.pools}")
         if self.slot_seconds < 1:
             raise DevnetError("slot time must be a whole number of seconds, at least 1")
+        if self.slots_per_epoch < 1 or self.deposit_delay_slots < 1 or self.withdrawal_delay_epochs < 1:
+            raise DevnetError("slots per epoch and the deposit and withdrawal delays must be at least 1")
         if self.beacon_port == self.rpc_port:
             raise DevnetError(f"the Beacon API and the RPC need different ports, both are {self.rpc_port}")
 

@@ -20,6 +20,7 @@ from web3.exceptions import TransactionNotFound
 from oracle.config.settings import Transactions
 from oracle.execution.el import ExecutionClient, ExecutionError, decode_revert
 from oracle.service import metrics
+from oracle.service.faults import crash_point
 from oracle.service.journal import Journal
 
 log = structlog.get_logger("oracle.tx")
@@ -103,10 +104,12 @@ class TxManager:
             raise FeeCeiling(f"needs {(base + tip) / GWEI:.2f} gwei, ceiling {self.ceiling / GWEI:.2f}")
         return Fees(min(max_fee, self.ceiling), tip)
 
-    async def nonce(self) -> int:
+    async def nonce(self, tag: str = "latest") -> int:
+        """The next nonce by mined count: this daemon keeps one transaction in flight, and replicas sharing
+        the key then compete for one nonce, so that only one of their reports can land."""
         return await self.el.timed(
             "eth_getTransactionCount",
-            lambda w3: w3.eth.get_transaction_count(self.account.address, "pending"),
+            lambda w3: w3.eth.get_transaction_count(self.account.address, tag),  # type: ignore[arg-type]
         )
 
     def _sign(self, to: str, data: str, gas: int, nonce: int, fees: Fees) -> tuple[str, str]:
@@ -157,7 +160,9 @@ class TxManager:
             gas = math.ceil(gas_estimate * self.config.gas_limit_margin)
             tx_hash, raw = self._sign(to, data, gas, nonce, fees)
             self.journal.record_transaction(report_id, tx_hash, nonce, raw, fees.max_fee, fees.priority_fee)
+            crash_point("after_sign")
             error = await self._broadcast(raw)
+            crash_point("after_broadcast")
             if error and _matches(error, NONCE_TOO_LOW):
                 # Our view of the nonce was stale: sign again with a fresh one.
                 nonce = await self.nonce()
@@ -207,6 +212,15 @@ class TxManager:
                 if receipt:
                     metrics.PENDING_TX_AGE.set(0)
                     return await self._outcome(receipt, to, data)
+            if await self.nonce() > nonce:
+                for tx_hash in reversed(hashes):  # mined between the two reads?
+                    receipt = await self._receipt(tx_hash)
+                    if receipt:
+                        metrics.PENDING_TX_AGE.set(0)
+                        return await self._outcome(receipt, to, data)
+                metrics.TRANSACTIONS.labels("superseded").inc()
+                metrics.PENDING_TX_AGE.set(0)
+                return TxOutcome("superseded", hashes[-1], reason=f"nonce {nonce} was used by another transaction")
             stuck = time.monotonic() - last_send >= self.config.replace_after_seconds
             if stuck and to is not None and data is not None and gas is not None:
                 bumped = fees.bumped(self.config.fee_bump_percent)
@@ -231,6 +245,7 @@ class TxManager:
         return TxOutcome("timeout", hashes[-1], reason="no receipt yet; the journal keeps following it")
 
     async def _outcome(self, receipt: dict[str, Any], to: str | None, data: str | None) -> TxOutcome:
+        crash_point("after_receipt")
         tx_hash = "0x" + bytes(receipt["transactionHash"]).hex()
         gas_used = int(receipt["gasUsed"])
         fee = gas_used * int(receipt.get("effectiveGasPrice", 0))

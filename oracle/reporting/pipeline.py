@@ -26,6 +26,7 @@ from oracle.execution.txmanager import TxManager, TxOutcome
 from oracle.reporting.proofs import ProvenBalance, engine_proof, verify
 from oracle.reporting.reconcile import Decision, Lags, Limits, PoolBooks, reconcile
 from oracle.service import metrics
+from oracle.service.faults import crash_point
 from oracle.service.journal import Journal
 from oracle.ssz.errors import ProofError, SSZError
 from oracle.ssz.jsonfmt import ssz_from_json
@@ -519,6 +520,7 @@ async def submit(
     )  # fmt: skip
     if report_id is None:
         return TxOutcome("already_journalled", reason=f"a report for slot {anchor.slot} is already in the journal")
+    crash_point("after_prepare")
     fn = ctx.el.contract("AccountingOracle", ctx.oracle).functions.updateTotalDeposits(*report_args(proven, anchor))
     data = fn._encode_transaction_data()
     outcome = await ctx.txm.send(report_id, ctx.oracle, data, gas)

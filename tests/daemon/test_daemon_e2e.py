@@ -1,0 +1,231 @@
+"""The daemon end to end on the devnet, checking the chain: reports land and equal the proven balance;
+deposits and withdrawals in flight hold; a tampered proof is never sent; kill -9 at each step gives no
+duplicate and no lost transaction; two daemons send one report; audit mode sends nothing; metrics and
+health answer."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from oracle.service.faults import POINTS
+from tests.daemon.harness import ETHER, GWEI, Devnet, Pool, daemon_env, exe, journal_rows, report
+from tests.daemon.proxy import TamperingProxy
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+DEPOSIT_DELAY = 8
+
+
+@pytest.fixture(scope="module")
+def devnet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Devnet]:
+    net = Devnet(
+        tmp_path_factory.mktemp("devnet"), "--validators", "10", "--pools", "7",
+        "--slots-per-epoch", "8", "--deposit-delay-slots", str(DEPOSIT_DELAY),
+    )  # fmt: skip
+    yield net
+    net.stop()
+
+
+def outcome(result: subprocess.CompletedProcess[str], pool: Pool) -> str:
+    for line in result.stdout.splitlines():
+        if line.startswith(pool.address):
+            return line.split(maxsplit=5)[5]
+    raise AssertionError(f"pool {pool.address} not in the report:\n{result.stdout}\n{result.stderr[-2000:]}")
+
+
+def drift_then_settle(devnet: Devnet, pool: Pool, amount: int = ETHER) -> int:
+    """Top the validator up outside the pool and wait until the CL has credited it; returns the balance."""
+    before = devnet.cl_balance(pool)
+    devnet.top_up(pool, amount)
+    devnet.wait_slots(DEPOSIT_DELAY + 2)
+    after = devnet.cl_balance(pool)
+    assert after == before + amount // GWEI
+    return after
+
+
+def test_report_lands_and_equals_the_proven_balance(devnet: Devnet, tmp_path: Path) -> None:
+    pool = devnet.pools[0]
+    balance = drift_then_settle(devnet, pool, 2 * ETHER)
+    env = daemon_env(tmp_path, "a")
+    result = report(devnet, env)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert outcome(result, pool).startswith("landed")
+    assert devnet.total_deposits(pool) == balance * GWEI
+    assert devnet.reports(pool) == [balance * GWEI]
+    rows = journal_rows(tmp_path / "a.sqlite")
+    assert [(r[0], r[2], r[3]) for r in rows] == [(pool.address, balance, "mined")]
+    again = report(devnet, env)
+    assert outcome(again, pool) == "unchanged"
+    assert devnet.reports(pool) == [balance * GWEI]
+
+
+def test_deposit_in_flight_holds_the_report(devnet: Devnet, tmp_path: Path) -> None:
+    pool = devnet.pools[1]
+    before = devnet.total_deposits(pool)
+    devnet.stake(pool, 3 * ETHER)  # booked on the EL now, credited on the CL DEPOSIT_DELAY slots later
+    assert devnet.total_deposits(pool) == before + 3 * ETHER
+    held = report(devnet, daemon_env(tmp_path, "b"))
+    assert outcome(held, pool) == "held (deposit_in_flight)"
+    assert devnet.reports(pool) == []
+    devnet.wait_slots(DEPOSIT_DELAY + 2)
+    settled = report(devnet, daemon_env(tmp_path, "b"))
+    assert outcome(settled, pool) == "unchanged"
+    assert devnet.total_deposits(pool) == devnet.cl_balance(pool) * GWEI
+    assert devnet.reports(pool) == []
+
+
+def test_withdrawal_in_flight_holds_the_report(devnet: Devnet, tmp_path: Path) -> None:
+    pool = devnet.pools[2]
+    devnet.stake(pool, 5 * ETHER)
+    devnet.wait_slots(DEPOSIT_DELAY + 2)
+    devnet.request_withdrawal(pool, 2 * GWEI)  # EL books it out now; the CL pays it an epoch later
+    held = report(devnet, daemon_env(tmp_path, "c"))
+    assert outcome(held, pool) == "held (withdrawal_in_flight)"
+    assert devnet.reports(pool) == []
+    deadline = time.monotonic() + 60
+    while devnet.cl_balance(pool) * GWEI != devnet.total_deposits(pool):
+        assert time.monotonic() < deadline, "the withdrawal was never paid out"
+        time.sleep(1)
+    devnet.wait_slots(2)
+    settled = report(devnet, daemon_env(tmp_path, "c"))
+    assert outcome(settled, pool) == "unchanged"
+    assert devnet.reports(pool) == []
+
+
+def flip_hex(value: str) -> str:
+    return value[:-1] + ("0" if value[-1] != "0" else "1")
+
+
+def test_a_tampered_node_proof_is_caught_and_never_sent(devnet: Devnet, tmp_path: Path) -> None:
+    pool = devnet.pools[3]
+    balance = drift_then_settle(devnet, pool)
+
+    def tamper_proof(path: str, body: Any) -> Any:
+        if path.startswith("/bkit/v1/proof/validator_balance/"):
+            body["validator_balance"] = hex(int(body["validator_balance"], 16) + 10**9)
+            body["balance_proof"][5] = flip_hex(body["balance_proof"][5])
+        return body
+
+    with TamperingProxy(f"http://127.0.0.1:{devnet.beacon_port}", tamper_proof) as proxy:
+        env = daemon_env(tmp_path, "d", POOL_ORACLE_BEACON_ENDPOINTS=proxy.url)
+        result = report(devnet, env)
+    assert "proof rejected" in result.stderr
+    # The node's proof was refused; our engine's own proof of the same slot verified and was sent.
+    assert outcome(result, pool).startswith("landed")
+    assert devnet.reports(pool) == [balance * GWEI]
+
+    drift_then_settle(devnet, pool)
+
+    def tamper_state(path: str, body: Any) -> Any:
+        body = tamper_proof(path, body)
+        if path.startswith("/eth/v2/debug/beacon/states/"):
+            balances = body["data"]["balances"]
+            balances[pool.index] = str(int(balances[pool.index]) + 10**9)
+        return body
+
+    with TamperingProxy(f"http://127.0.0.1:{devnet.beacon_port}", tamper_state) as proxy:
+        env = daemon_env(tmp_path, "d", POOL_ORACLE_BEACON_ENDPOINTS=proxy.url)
+        result = report(devnet, env)
+    assert result.returncode == 1
+    assert "does not hash to the anchored block root" in result.stderr
+    assert devnet.reports(pool) == [balance * GWEI]  # nothing new was sent
+
+
+@pytest.mark.parametrize("point", POINTS)
+def test_kill_9_at_each_step_then_restart(devnet: Devnet, tmp_path: Path, point: str) -> None:
+    pool = devnet.pools[4]
+    start_block = devnet.w3.eth.block_number
+    balance = drift_then_settle(devnet, pool)
+    journal = tmp_path / "e.sqlite"
+    killed = report(devnet, daemon_env(tmp_path, "e", POOL_ORACLE_CRASH_AT=point))
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    restarted = report(devnet, daemon_env(tmp_path, "e"))
+    assert restarted.returncode == 0, restarted.stderr[-2000:]
+    devnet.wait_slots(2)
+    assert devnet.reports(pool, from_block=start_block) == [balance * GWEI]  # exactly one report
+    assert devnet.total_deposits(pool) == balance * GWEI
+    statuses = [row[3] for row in journal_rows(journal) if row[0] == pool.address]
+    assert statuses.count("mined") == 1
+    assert all(status in ("mined", "failed") for status in statuses)  # nothing left in flight
+
+
+def test_two_daemons_send_one_report(devnet: Devnet, tmp_path: Path) -> None:
+    pool = devnet.pools[5]
+    start_block = devnet.w3.eth.block_number
+    balance = drift_then_settle(devnet, pool)
+    command = [*exe(), "report", "--once", "--yes", "--config", str(devnet.config)]
+    procs = [
+        subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=daemon_env(tmp_path, name)
+        )
+        for name in ("f1", "f2")
+    ]
+    outputs = [p.communicate(timeout=120) for p in procs]
+    devnet.wait_slots(2)
+    assert devnet.reports(pool, from_block=start_block) == [balance * GWEI], outputs
+
+
+def metric(body: str, name: str, **labels: str) -> float | None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    for family in text_string_to_metric_families(body):
+        for sample in family.samples:
+            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
+                return float(sample.value)
+    return None
+
+
+def scrape(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+    except (urllib.error.URLError, ConnectionError):
+        return 0, ""  # not listening yet
+
+
+def test_audit_mode_sends_nothing_and_exposes_drift_in_metrics(devnet: Devnet, tmp_path: Path) -> None:
+    from oracle.devnet.anvil import free_port
+
+    pool = devnet.pools[6]
+    start_block = devnet.w3.eth.block_number
+    balance = drift_then_settle(devnet, pool, 2 * ETHER)
+    key = tmp_path / "no-role.key"
+    key.write_text("0x7c852118294e51e653712a81e05800f419141751be58f605c371e15141b007a6\n")  # account 3: no role
+    port = free_port()
+    env = daemon_env(
+        tmp_path, "g", POOL_ORACLE_SIGNER_KEY_FILE=str(key), POOL_ORACLE_SERVICE_METRICS_ADDRESS=f"127.0.0.1:{port}",
+        POOL_ORACLE_REPORTING_INTERVAL_SECONDS="2",
+    )  # fmt: skip
+    proc = subprocess.Popen([*exe(), "run", "--config", str(devnet.config)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        body = ""
+        while time.monotonic() < deadline:
+            status, body = scrape(f"http://127.0.0.1:{port}/metrics")
+            if status == 200 and 'pool_oracle_cycles_total{result="ok"} 2.0' in body:
+                break
+            time.sleep(0.5)
+        labels = {"network": "devnet", "pool": pool.address, "validator_index": str(pool.index)}
+        assert metric(body, "pool_oracle_drift_gwei", **labels) == 2 * GWEI
+        assert metric(body, "pool_oracle_proven_balance_gwei", **labels) == balance
+        assert metric(body, "pool_oracle_onchain_total_deposits_gwei", **labels) == balance - 2 * GWEI
+        assert (metric(body, "pool_oracle_reports_total", outcome="audit_drift") or 0) >= 1
+        assert metric(body, "pool_oracle_build_info", signer="0x90F79bf6EB2c4f870365E785982E1f101E93b906") == 1
+        assert scrape(f"http://127.0.0.1:{port}/healthz")[0] == 200
+        assert scrape(f"http://127.0.0.1:{port}/readyz")[0] == 200
+        assert devnet.reports(pool, from_block=start_block) == []
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == 0, stderr[-2000:]
+    assert "0x7c852118294e51e6" not in stderr  # the key never reaches the logs

@@ -1,0 +1,109 @@
+"""Signer loading, revert decoding, fee-too-low detection across clients, the journal, the ABIs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from eth_account import Account
+
+from oracle.config.settings import load_settings
+from oracle.execution.el import abi, decode_revert
+from oracle.execution.signer import SignerError, load_signer
+from oracle.execution.txmanager import Fees, is_fee_too_low
+from oracle.service.journal import Journal
+
+pytestmark = pytest.mark.unit
+KEY = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d"
+REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference" / "berachain-staking-pools-abis" / "mainnet"
+
+
+def settings_with(tmp_path: Path, signer: str) -> object:
+    path = tmp_path / "c.yaml"
+    path.write_text(
+        "chain_id: 1\nbeacon_endpoints: [http://b:1]\nexecution_endpoints: [http://e:1]\n"
+        f'contracts: {{factory: "0x5FbDB2315678afecb367f032d93F642f64180aa3"}}\nsigner: {signer}\n'
+    )
+    return load_settings(path, environ={}), path
+
+
+def test_key_file_and_keystore(tmp_path: Path) -> None:
+    (tmp_path / "k").write_text(KEY + "\n")
+    settings, path = settings_with(tmp_path, "{key_file: k}")
+    assert load_signer(settings, path).address == Account.from_key(KEY).address  # type: ignore[arg-type, union-attr]
+    keystore = Account.encrypt(KEY, "correct horse", iterations=2)
+    (tmp_path / "ks.json").write_text(json.dumps(keystore))
+    (tmp_path / "pw").write_text("correct horse\n")
+    settings, path = settings_with(tmp_path, "{keystore_file: ks.json, password_file: pw}")
+    assert load_signer(settings, path).address == Account.from_key(KEY).address  # type: ignore[arg-type, union-attr]
+    (tmp_path / "pw").write_text("wrong\n")
+    with pytest.raises(SignerError, match="cannot decrypt with the password in") as info:
+        load_signer(settings, path)  # type: ignore[arg-type]
+    assert "correct horse" not in str(info.value) and KEY[4:20] not in str(info.value)
+
+
+def test_a_bad_key_file_never_echoes_its_content(tmp_path: Path) -> None:
+    secret = "0x" + "zz" * 32
+    (tmp_path / "k").write_text(secret)
+    settings, path = settings_with(tmp_path, "{key_file: k}")
+    with pytest.raises(SignerError) as info:
+        load_signer(settings, path)  # type: ignore[arg-type]
+    assert "not a 32-byte hex private key" in str(info.value) and secret not in str(info.value)
+
+
+def test_reverts_decode_by_selector() -> None:
+    assert decode_revert("0xb7d09497") == "InvalidTimestamp"
+    assert decode_revert("0x09bde339") == "InvalidProof"
+    assert decode_revert("0x1b6661c3") == "BranchHasMissingItem"
+    assert decode_revert("0xe2517d3f" + "00" * 64) == "AccessControlUnauthorizedAccount"
+    assert decode_revert("0xdeadbeef") == "unknown error 0xdeadbeef"
+    assert decode_revert(None) == "revert without reason"
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "replacement transaction underpriced",  # geth, anvil
+        "transaction underpriced",
+        "FeeTooLow: fee too low",  # nethermind
+        "max fee per gas less than block base fee",  # geth, reth
+        "INTERNAL_ERROR: gas price too low",
+        "insufficient fee",
+    ],
+)
+def test_fee_too_low_is_recognised_across_clients(message: str) -> None:
+    assert is_fee_too_low(message)
+
+
+def test_fee_bump_clears_the_ten_percent_minimum() -> None:
+    bumped = Fees(100, 10).bumped(12.5)
+    assert bumped.max_fee >= 110 and bumped.priority_fee >= 11
+
+
+def test_journal_claims_each_pool_and_slot_once(tmp_path: Path) -> None:
+    journal = Journal(tmp_path / "j.sqlite")
+    first = journal.prepare("0xpool", "0xpk", 1, 100, 1, 5, 4, "h")
+    assert first is not None
+    assert journal.prepare("0xpool", "0xpk", 1, 100, 1, 5, 4, "h") is None
+    journal.record_transaction(first, "0xabc", 7, "0xraw", 10, 1)
+    assert [r.status for r in journal.in_flight()] == ["sent"]
+    reopened = Journal(tmp_path / "j.sqlite")  # a restarted daemon sees it
+    assert reopened.in_flight()[0].nonce == 7
+    assert reopened.transactions(first) == [("0xabc", 7, "0xraw", 10, 1)]
+    reopened.finish(first, "mined", tx_hash="0xabc", block_number=3, gas_used=50_000, fee_wei=1)
+    assert reopened.in_flight() == [] and reopened.last_landed("0xpool").slot == 100  # type: ignore[union-attr]
+
+
+@pytest.mark.skipif(not REFERENCE.is_dir(), reason="../shared/reference not present")
+def test_shipped_abi_fragments_match_the_deployed_abis() -> None:
+    sources = {
+        "AccountingOracle": "contracts-staking-pools/AccountingOracle.json",
+        "StakingPoolContractsFactory": "contracts-staking-pools/StakingPoolContractsFactory.json",
+        "StakingPool": "contracts-staking-pools/core/StakingPool.json",
+        "WithdrawalVault": "contracts-staking-pools/WithdrawalVault.json",
+    }
+    for name, relative in sources.items():
+        deployed = json.loads((REFERENCE / relative).read_text())
+        for entry in abi(name):
+            assert entry in deployed, (name, entry.get("name"))
