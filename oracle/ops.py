@@ -36,10 +36,10 @@ def format_cycle(result: CycleResult) -> str:
     lines = []
     if result.anchor:
         lines.append(f"slot {result.anchor.slot} (EL timestamp {result.anchor.timestamp}), mode {result.mode}")
-    lines.append(f"{'pool':<44} {'index':>5} {'proven BERA':>16} {'on chain':>16} {'share price':>12}  outcome")
+    lines.append(f"{'pool':<44} {'index':>5} {'proven':>22} {'on chain':>22} {'share price':>12}  outcome")
     for p in result.pools:
-        proven = f"{p.balance_gwei / GWEI:,.4f}" if p.balance_gwei is not None else "-"
-        onchain = f"{p.total_deposits_gwei / GWEI:,.4f}" if p.total_deposits_gwei is not None else "-"
+        proven = f"{p.balance_gwei / GWEI:,.9f}" if p.balance_gwei is not None else "-"
+        onchain = f"{p.total_deposits_gwei / GWEI:,.9f}" if p.total_deposits_gwei is not None else "-"
         price = f"{p.share_price:.6f}" if p.share_price is not None else "-"
         why = f" ({', '.join(p.reasons)})" if p.reasons else ""
         tx = f" tx {p.tx_hash}" if p.tx_hash else ""

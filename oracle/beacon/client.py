@@ -10,10 +10,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
+import structlog
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_delay, wait_exponential
 
 from oracle.service import metrics
 from oracle.service.metrics import endpoint_label
+
+log = structlog.get_logger("oracle.beacon")
 
 
 class EndpointError(Exception):
@@ -251,15 +254,47 @@ class BeaconNode:
         result: list[dict[str, Any]] = self._shape("validators", parse, body)
         return result
 
-    async def state_ssz(self, state_id: str, timeout: float = 600) -> bytes:
-        """The state as SSZ (Ethereum clients). Held once, as the bytes the engine reads in place."""
-        data, kind = await self.call(
-            "GET", "state", f"/eth/v2/debug/beacon/states/{state_id}",
-            accept="application/octet-stream", timeout=aiohttp.ClientTimeout(total=timeout),
-        )  # fmt: skip
-        if kind != "application/octet-stream":
-            raise EndpointError(self.label, "state", f"asked for SSZ, got {kind} (beacon-kit serves JSON only)")
-        return data
+    async def state_ssz(self, state_id: str, timeout: float = 600) -> bytearray:
+        """The state as SSZ (Ethereum clients), streamed into one buffer that the engine then reads in place
+        (never held twice); progress is logged for large states."""
+        route = "state"
+        started = time.perf_counter()
+        try:
+            async with self.session.get(
+                f"{self.url}/eth/v2/debug/beacon/states/{state_id}",
+                headers={"Accept": "application/octet-stream"},
+                timeout=aiohttp.ClientTimeout(total=timeout),
+            ) as response:
+                if response.status >= 400:
+                    text = (await response.read())[:300].decode(errors="replace")
+                    error_type = NotFound if response.status == 404 else EndpointError
+                    metrics.BEACON_ERRORS.labels(self.label, str(response.status)).inc()
+                    raise error_type(self.label, route, f"HTTP {response.status}: {text}", status=response.status)
+                if response.content_type != "application/octet-stream":
+                    raise EndpointError(
+                        self.label, route, f"asked for SSZ, got {response.content_type} (beacon-kit serves JSON only)"
+                    )
+                size = response.content_length or 0
+                buffer = bytearray(size) if size else bytearray()
+                received, next_log = 0, time.monotonic() + 5
+                async for chunk in response.content.iter_chunked(1 << 20):
+                    if size and received + len(chunk) <= size:
+                        buffer[received : received + len(chunk)] = chunk
+                    else:
+                        buffer += chunk
+                    received += len(chunk)
+                    if time.monotonic() >= next_log:
+                        log.info("downloading state", endpoint=self.label, state_id=state_id,
+                                 megabytes=round(received / 1e6), of=round(size / 1e6) if size else None)  # fmt: skip
+                        next_log = time.monotonic() + 5
+                if size and received != size:
+                    raise EndpointError(self.label, route, f"state cut short: {received} of {size} bytes")
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            metrics.BEACON_ERRORS.labels(self.label, "connection").inc()
+            raise EndpointError(self.label, route, f"request failed: {type(exc).__name__}", retryable=True) from None
+        finally:
+            metrics.BEACON_SECONDS.labels(self.label, route).observe(time.perf_counter() - started)
+        return buffer
 
     async def state_json(self, state_id: str, timeout: float = 600) -> Any:
         import json

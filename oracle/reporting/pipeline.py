@@ -236,9 +236,11 @@ async def pin_anchor(ctx: Context, node: BeaconNode) -> Anchor:
             if root is None:
                 continue
             header = await node.header("0x" + root.hex())
+            metrics.FINALIZED_SLOT.set(header.slot)  # CometBFT: every block is final
             return Anchor(header.slot, root, timestamp, number)
         raise CycleError("no EIP-4788 root in the latest EL blocks")
     finalized = await node.header("finalized")
+    metrics.FINALIZED_SLOT.set(finalized.slot)
     assert ctx.genesis is not None and ctx.seconds_per_slot
     for slot in range(finalized.slot + 1, finalized.slot + 65):
         try:
@@ -263,6 +265,7 @@ async def load_cl_state(ctx: Context, node: BeaconNode, anchor: Anchor) -> Beaco
     """The state at the anchor, merkleized by our engine (JSON from beacon-kit, SSZ from Ethereum clients);
     its block root must be the anchor's."""
     started = time.perf_counter()
+    raw: bytes | bytearray
     if ctx.layout.family == "beaconkit":
         data = await node.state_json(str(anchor.slot))
         try:
@@ -271,11 +274,17 @@ async def load_cl_state(ctx: Context, node: BeaconNode, anchor: Anchor) -> Beaco
             raise EndpointError(node.label, "state", f"malformed state: {exc}") from None
     else:
         raw = await node.state_ssz(str(anchor.slot), timeout=max(120.0, ctx.settings.endpoints.request_timeout_seconds))
+    big = len(raw) > 50_000_000
+    if big:
+        log.info("merkleizing the state", slot=anchor.slot, megabytes=round(len(raw) / 1e6))
     try:
         state = await asyncio.to_thread(load_state, raw, ctx.layout, ctx.cache)
     except SSZError as exc:
         raise EndpointError(node.label, "state", f"malformed state: {exc}") from None
     metrics.PROOF_BUILD_SECONDS.labels("state").observe(time.perf_counter() - started)
+    if big:
+        log.info("state ready", slot=anchor.slot, validators=state.validator_count,
+                 seconds=round(time.perf_counter() - started, 1))  # fmt: skip
     if state.block_root != anchor.block_root:
         metrics.PROOF_FAILURES.labels(node.label, "state").inc()
         raise EndpointError(

@@ -229,3 +229,21 @@ def test_audit_mode_sends_nothing_and_exposes_drift_in_metrics(devnet: Devnet, t
         _, stderr = proc.communicate(timeout=30)
     assert proc.returncode == 0, stderr[-2000:]
     assert "0x7c852118294e51e6" not in stderr  # the key never reaches the logs
+
+
+def test_ethereum_layout_reports_rewards_at_the_finalized_slot(tmp_path_factory: pytest.TempPathFactory) -> None:
+    net = Devnet(tmp_path_factory.mktemp("eth"), "--layout", "ethereum-electra", "--slots-per-epoch", "4")
+    try:
+        net.wait_slots(14)  # rewards after the first epochs, and a finalized checkpoint behind head
+        workdir = tmp_path_factory.mktemp("eth-daemon")
+        result = report(net, daemon_env(workdir, "h"))
+        assert result.returncode == 0, result.stderr[-2000:]
+        finalized = int(net.beacon("/eth/v1/beacon/headers/finalized")["data"]["header"]["message"]["slot"])
+        slot = int(result.stdout.split()[1])
+        assert slot <= finalized < net.head()
+        for pool in net.pools:
+            assert outcome(result, pool).startswith("landed")
+            # What landed is the balance at the finalized slot, not at head.
+            assert net.total_deposits(pool) == net.cl_balance(pool, str(slot)) * GWEI
+    finally:
+        net.stop()
