@@ -139,10 +139,13 @@ class BeaconNode:
                 return await self._request(method, route, path, **kwargs)
         raise AssertionError("unreachable")
 
-    async def json(self, route: str, path: str, method: str = "GET", body: Any = None) -> Any:
+    async def json(self, route: str, path: str, method: str = "GET", body: Any = None, retry: bool = True) -> Any:
         import json
 
-        data, kind = await self.call(method, route, path, body=body)
+        if retry:
+            data, kind = await self.call(method, route, path, body=body)
+        else:  # a health probe: one attempt, so that a dead endpoint is set aside at once
+            data, kind = await self._request(method, route, path, body=body)
         try:
             return json.loads(data)
         except ValueError:
@@ -158,8 +161,8 @@ class BeaconNode:
 
     # -- standard endpoints ----------------------------------------------------------------------------
 
-    async def genesis(self) -> Genesis:
-        body = await self.json("genesis", "/eth/v1/beacon/genesis")
+    async def genesis(self, retry: bool = True) -> Genesis:
+        body = await self.json("genesis", "/eth/v1/beacon/genesis", retry=retry)
 
         def parse(b: Any) -> Genesis:
             d = b["data"]
@@ -184,9 +187,9 @@ class BeaconNode:
         result: dict[str, str] = self._shape("spec", parse, body)
         return result
 
-    async def syncing(self) -> tuple[int, bool, int]:
+    async def syncing(self, retry: bool = True) -> tuple[int, bool, int]:
         """(head slot, is_syncing, sync distance)."""
-        body = await self.json("syncing", "/eth/v1/node/syncing")
+        body = await self.json("syncing", "/eth/v1/node/syncing", retry=retry)
 
         def parse(b: Any) -> tuple[int, bool, int]:
             d = b["data"]

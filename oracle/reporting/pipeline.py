@@ -147,8 +147,8 @@ async def check_endpoints(ctx: Context) -> None:
     heads: dict[BeaconNode, int] = {}
     for node in ctx.beacon:
         try:
-            genesis = await node.genesis()
-            head, syncing, distance = await node.syncing()
+            genesis = await node.genesis(retry=False)
+            head, syncing, distance = await node.syncing(retry=False)
             if ctx.genesis is None:
                 ctx.genesis = genesis
                 spec = await node.spec()

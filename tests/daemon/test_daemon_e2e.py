@@ -247,3 +247,18 @@ def test_ethereum_layout_reports_rewards_at_the_finalized_slot(tmp_path_factory:
             assert net.total_deposits(pool) == net.cl_balance(pool, str(slot)) * GWEI
     finally:
         net.stop()
+
+
+def test_dead_endpoints_are_set_aside_for_the_next_ones(devnet: Devnet, tmp_path: Path) -> None:
+    from oracle.devnet.anvil import free_port
+
+    dead = f"http://127.0.0.1:{free_port()}"
+    env = daemon_env(
+        tmp_path, "i",
+        POOL_ORACLE_BEACON_ENDPOINTS=f"{dead},http://127.0.0.1:{devnet.beacon_port}",
+        POOL_ORACLE_EXECUTION_ENDPOINTS=f"{dead},http://127.0.0.1:{devnet.rpc_port}",
+    )  # fmt: skip
+    result = report(devnet, env)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "beacon endpoint set aside" in result.stderr and "execution endpoint set aside" in result.stderr
+    assert all(outcome(result, pool) for pool in devnet.pools)
