@@ -4,11 +4,20 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup test lint typecheck unit demo demo-prove devnet bench lock clean
+.PHONY: setup prometheus test lint typecheck unit demo demo-prove devnet bench lock clean
 
 TOOLS_STAMP := tools/node_modules/.installed
 
-setup: $(STAMP) $(TOOLS_STAMP)
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+setup: $(STAMP) $(TOOLS_STAMP) prometheus
+
+# Prometheus and promtool from Debian's package, for the observability tests (skipped if present).
+prometheus:
+	@command -v promtool >/dev/null 2>&1 && command -v prometheus >/dev/null 2>&1 || { \
+	  echo "installing Debian's prometheus package (prometheus, promtool)"; \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }
 
 # anvil and solc, pinned by tools/package-lock.json, installed under the project. npm install, not ci:
 # the registry serves only this platform's anvil binary package, which a lock file cannot list for
@@ -26,8 +35,8 @@ $(STAMP): requirements/dev.lock requirements/build.lock pyproject.toml
 	@touch $@
 
 lint: setup
-	$(BIN)/ruff check oracle tests benchmarks
-	$(BIN)/ruff format --check oracle tests benchmarks
+	$(BIN)/ruff check oracle tests benchmarks deploy
+	$(BIN)/ruff format --check oracle tests benchmarks deploy
 
 typecheck: setup
 	$(BIN)/mypy

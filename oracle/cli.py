@@ -196,7 +196,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 def cmd_config_reference(args: argparse.Namespace) -> int:
     from oracle import ops
 
-    return ops.write_reference(args.output)
+    return ops.write_reference(args.output, args.format)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -317,6 +317,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     reference = commands.add_parser("config-reference", help="print the configuration reference (Markdown)")
     reference.add_argument("--output", metavar="FILE", help="write it here instead of stdout")
+    reference.add_argument(
+        "--format", choices=["markdown", "env"], default="markdown", help="markdown (docs) or env (.env.example)"
+    )
     reference.set_defaults(handler=cmd_config_reference)
     return parser
 

@@ -170,10 +170,10 @@ def check(settings: Settings, config_path: str | None) -> int:
     return 1 if failed else 0
 
 
-def write_reference(output: str | None) -> int:
-    from oracle.config.reference import render
+def write_reference(output: str | None, fmt: str = "markdown") -> int:
+    from oracle.config.reference import render, render_env
 
-    text = render()
+    text = render_env() if fmt == "env" else render()
     if output:
         Path(output).write_text(text)
     else:

@@ -76,6 +76,7 @@ class Context:
         journal = Journal(Path(settings.service.journal_path).expanduser())
         txm = TxManager(el, account, settings.chain_id, settings.transactions, journal) if account else None
         layout = get_layout(settings.layout)
+        metrics.initialise(list(settings.beacon_endpoints), list(settings.execution_endpoints))
         metrics.BUILD.info(
             {
                 "version": __version__,
@@ -373,7 +374,8 @@ async def prove(ctx: Context, node: BeaconNode, anchor: Anchor, state: BeaconSta
         if problems:
             endpoint = node.label if candidate.source == "node" else "engine"
             for problem in problems:
-                metrics.PROOF_FAILURES.labels(endpoint, problem.split()[0]).inc()
+                kind = problem.split()[0]
+                metrics.PROOF_FAILURES.labels(endpoint, kind if kind in metrics.PROOF_KINDS else "proof").inc()
             log.error("proof rejected", source=candidate.source, endpoint=endpoint, validator_index=pool.index,
                       slot=anchor.slot, problems=problems)  # fmt: skip
             continue

@@ -137,3 +137,42 @@ PENDING_TX_AGE = Gauge(
     registry=REGISTRY,
 )  # fmt: skip
 SIGNER_BALANCE = Gauge("pool_oracle_signer_balance_wei", "Balance of the reporting key.", registry=REGISTRY)
+
+
+CYCLE_RESULTS = ("ok", "error", "timeout")
+REPORT_OUTCOMES = (
+    "landed", "unchanged", "held", "audit_drift", "dry_run", "proof_failed", "preflight_failed", "failed",
+    "reverted", "timeout", "fee_ceiling", "superseded", "already_reported", "pending_elsewhere", "already_journalled",
+)  # fmt: skip
+HOLD_REASONS = (
+    "deposit_in_flight", "deposit_lag_unknown", "withdrawal_in_flight", "exit_in_flight",
+    "change_exceeds_per_report_bound", "change_exceeds_daily_bound", "proof_too_old",
+)  # fmt: skip
+TX_OUTCOMES = ("sent", "mined", "reverted", "replaced", "superseded", "timeout", "failed", "fee_ceiling")
+PROOF_KINDS = ("pubkey", "balance", "credentials", "state", "proof")
+
+
+def initialise(beacon_endpoints: list[str], execution_endpoints: list[str]) -> None:
+    """Create every labelled series at zero, so that rates, panels and alerts have data from the first scrape."""
+    for result in CYCLE_RESULTS:
+        CYCLES.labels(result)
+    for outcome in REPORT_OUTCOMES:
+        REPORTS.labels(outcome)
+    for reason in HOLD_REASONS:
+        HOLDS.labels(reason)
+    for outcome in TX_OUTCOMES:
+        TRANSACTIONS.labels(outcome)
+    for url in beacon_endpoints:
+        label = endpoint_label(url)
+        BEACON_ERRORS.labels(label, "connection")
+        ENDPOINT_UP.labels("beacon", label)
+        for kind in PROOF_KINDS:
+            PROOF_FAILURES.labels(label, kind)
+    for kind in PROOF_KINDS:
+        PROOF_FAILURES.labels("engine", kind)
+    for url in execution_endpoints:
+        label = endpoint_label(url)
+        EL_ERRORS.labels(label, "connection")
+        ENDPOINT_UP.labels("execution", label)
+    for state in ("active", "paused", "exited"):
+        POOLS.labels(state)
