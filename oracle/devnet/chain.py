@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import hashlib
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from oracle.ssz.layouts import Layout, get_layout
-from oracle.ssz.sample import FAR_FUTURE_EPOCH, GWEI_PER_ETH, eth1_credentials
+from oracle.ssz.sample import FAR_FUTURE_EPOCH, GWEI_PER_ETH, ValidatorSet, eth1_credentials
 from oracle.ssz.state import BeaconState, load_state
 from oracle.ssz.types import MerkleCache
 
@@ -105,49 +105,23 @@ class SlotRecord:
 
 
 @dataclass
-class Validators:
-    pubkeys: np.ndarray
-    credentials: np.ndarray
-    effective: np.ndarray
-    slashed: np.ndarray
-    eligibility: np.ndarray
-    activation: np.ndarray
-    exit: np.ndarray
-    withdrawable: np.ndarray
-    balances: np.ndarray
+class Validators(ValidatorSet):
+    """The registry as columns (see ValidatorSet) plus balances, growing as deposits add validators."""
 
-    @property
-    def count(self) -> int:
-        return int(self.pubkeys.shape[0])
-
-    def records(self) -> np.ndarray:
-        n = self.count
-        out = np.empty((n, 121), dtype=np.uint8)
-        out[:, 0:48] = self.pubkeys
-        out[:, 48:80] = self.credentials
-        out[:, 80:88] = self.effective.astype("<u8").view(np.uint8).reshape(n, 8)
-        out[:, 88] = self.slashed.astype(np.uint8)
-        for column, position in (
-            (self.eligibility, 89),
-            (self.activation, 97),
-            (self.exit, 105),
-            (self.withdrawable, 113),
-        ):
-            out[:, position : position + 8] = column.astype("<u8").view(np.uint8).reshape(n, 8)
-        return out
+    balances: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.uint64))
 
     def append(self, pubkey: bytes, credentials: bytes, amount: int, epoch: int) -> int:
         def grow(column: np.ndarray, value: Any) -> np.ndarray:
             return np.concatenate([column, np.array([value], dtype=column.dtype).reshape((1, *column.shape[1:]))])
 
         self.pubkeys = grow(self.pubkeys, np.frombuffer(pubkey, dtype=np.uint8))
-        self.credentials = grow(self.credentials, np.frombuffer(credentials, dtype=np.uint8))
-        self.effective = grow(self.effective, amount - amount % GWEI_PER_ETH)
+        self.withdrawal_credentials = grow(self.withdrawal_credentials, np.frombuffer(credentials, dtype=np.uint8))
+        self.effective_balances = grow(self.effective_balances, amount - amount % GWEI_PER_ETH)
         self.slashed = grow(self.slashed, False)
-        self.eligibility = grow(self.eligibility, epoch + 1)
-        self.activation = grow(self.activation, epoch + 2)
-        self.exit = grow(self.exit, FAR_FUTURE_EPOCH)
-        self.withdrawable = grow(self.withdrawable, FAR_FUTURE_EPOCH)
+        self.activation_eligibility_epochs = grow(self.activation_eligibility_epochs, epoch + 1)
+        self.activation_epochs = grow(self.activation_epochs, epoch + 2)
+        self.exit_epochs = grow(self.exit_epochs, FAR_FUTURE_EPOCH)
+        self.withdrawable_epochs = grow(self.withdrawable_epochs, FAR_FUTURE_EPOCH)
         self.balances = grow(self.balances, amount)
         return self.count - 1
 
@@ -173,13 +147,13 @@ class SimulatedChain:
         balance = config.initial_balance
         self.validators = Validators(
             pubkeys=self.rng.integers(0, 256, size=(n, 48), dtype=np.uint8),
-            credentials=credentials,
-            effective=np.full(n, balance - balance % GWEI_PER_ETH, dtype=np.uint64),
+            withdrawal_credentials=credentials,
+            effective_balances=np.full(n, balance - balance % GWEI_PER_ETH, dtype=np.uint64),
             slashed=np.zeros(n, dtype=bool),
-            eligibility=np.zeros(n, dtype=np.uint64),
-            activation=np.zeros(n, dtype=np.uint64),
-            exit=np.full(n, FAR_FUTURE_EPOCH, dtype=np.uint64),
-            withdrawable=np.full(n, FAR_FUTURE_EPOCH, dtype=np.uint64),
+            activation_eligibility_epochs=np.zeros(n, dtype=np.uint64),
+            activation_epochs=np.zeros(n, dtype=np.uint64),
+            exit_epochs=np.full(n, FAR_FUTURE_EPOCH, dtype=np.uint64),
+            withdrawable_epochs=np.full(n, FAR_FUTURE_EPOCH, dtype=np.uint64),
             balances=np.full(n, balance, dtype=np.uint64),
         )
         self.withdrawal_vault = withdrawal_vault
@@ -286,17 +260,17 @@ class SimulatedChain:
 
     def exit(self, index: int) -> None:
         self._check_index(index)
-        if self.validators.exit[index] != FAR_FUTURE_EPOCH:
+        if self.validators.exit_epochs[index] != FAR_FUTURE_EPOCH:
             return
-        self.validators.exit[index] = self.epoch + 1
-        self.validators.withdrawable[index] = self.epoch + 1 + self.config.withdrawal_delay_epochs
+        self.validators.exit_epochs[index] = self.epoch + 1
+        self.validators.withdrawable_epochs[index] = self.epoch + 1 + self.config.withdrawal_delay_epochs
 
     def slash(self, index: int) -> None:
         if not self.ethereum:
             raise ValueError("beacon-kit applies no slashing")
         self._check_index(index)
         self.validators.slashed[index] = True
-        penalty = int(self.validators.effective[index]) // 32
+        penalty = int(self.validators.effective_balances[index]) // 32
         self.validators.balances[index] -= min(penalty, int(self.validators.balances[index]))
         self.exit(index)
 
@@ -358,7 +332,7 @@ class SimulatedChain:
     def _process_epoch(self) -> list[Withdrawal]:
         epoch = self.epoch
         v = self.validators
-        active = (v.activation <= epoch) & (v.exit > epoch)
+        active = (v.activation_epochs <= epoch) & (v.exit_epochs > epoch)
         if self.ethereum:
             # Rewards of roughly 3% a year, some validators missing their duties and paying for it.
             rewards = self.rng.integers(1_500, 2_500, size=v.count).astype(np.uint64)
@@ -378,20 +352,20 @@ class SimulatedChain:
             paid = min(amount, int(v.balances[index]))
             if paid:
                 v.balances[index] -= paid
-                withdrawals.append(Withdrawal(index, bytes(v.credentials[index, 12:]), paid))
+                withdrawals.append(Withdrawal(index, bytes(v.withdrawal_credentials[index, 12:]), paid))
         self.pending_partial_withdrawals = remaining
-        for swept in np.flatnonzero((v.withdrawable <= epoch) & (v.balances > 0)):
+        for swept in np.flatnonzero((v.withdrawable_epochs <= epoch) & (v.balances > 0)):
             exited = int(swept)
             balance_left = int(v.balances[exited])
             v.balances[exited] = 0
-            withdrawals.append(Withdrawal(exited, bytes(v.credentials[exited, 12:]), balance_left))
+            withdrawals.append(Withdrawal(exited, bytes(v.withdrawal_credentials[exited, 12:]), balance_left))
         # Effective balances follow balances in whole units, with the specs' hysteresis.
         increment = GWEI_PER_ETH
         lower, upper = increment // 4, increment + increment // 4
         for i in range(v.count):
-            balance, effective = int(v.balances[i]), int(v.effective[i])
+            balance, effective = int(v.balances[i]), int(v.effective_balances[i])
             if balance + lower < effective or effective + upper < balance:
-                v.effective[i] = balance - balance % increment
+                v.effective_balances[i] = balance - balance % increment
         if len(self.randao) <= epoch % EPOCHS_PER_HISTORICAL_VECTOR:
             self.randao.append(h(self.randao[-1], epoch.to_bytes(8, "little")))
         return withdrawals

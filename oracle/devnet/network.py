@@ -274,7 +274,7 @@ class Devnet:
         factory = self.contracts.factory
         for index in self.chain.pool_indices():
             pubkey = bytes(self.chain.validators.pubkeys[index])
-            credentials = bytes(self.chain.validators.credentials[index])
+            credentials = bytes(self.chain.validators.withdrawal_credentials[index])
             balance_wei = int(self.chain.validators.balances[index]) * WEI_PER_GWEI
             call = factory.functions.deployStakingPoolContracts(
                 pubkey, credentials, b"\x00" * 96, self.governance, self.governance
@@ -361,7 +361,7 @@ class Devnet:
         v = self.chain.validators
         for pool in self.pools:
             i = pool.validator_index
-            exited = v.withdrawable[i] <= self.chain.epoch and v.balances[i] == 0
+            exited = v.withdrawable_epochs[i] <= self.chain.epoch and v.balances[i] == 0
             if exited and not pool.closed:
                 call = self.contracts.vault.functions.notifyFullExitFromCL(pool.pubkey)
                 await call.transact(tx_params(self.governance))
@@ -389,7 +389,7 @@ class Devnet:
         """A deposit straight to the deposit contract for a pool's validator (an operator top-up): the CL
         balance grows without the pool booking it, so the oracle has something to report."""
         assert self.contracts is not None and self.chain is not None
-        credentials = bytes(self.chain.validators.credentials[pool.validator_index])
+        credentials = bytes(self.chain.validators.withdrawal_credentials[pool.validator_index])
         call = self.contracts.deposit.functions.deposit(pool.pubkey, credentials, b"\x00" * 96, self.governance)
         tx = await call.transact(tx_params(sender or self.user, value=amount_wei))
         return "0x" + tx.hex()

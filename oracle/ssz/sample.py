@@ -29,7 +29,7 @@ FAR_FUTURE_EPOCH = 2**64 - 1
 GWEI_PER_ETH = 10**9
 
 
-@dataclass(frozen=True)
+@dataclass
 class ValidatorSet:
     """Columns of a validator registry; `records()` serializes it without a Python object per validator."""
 
@@ -47,20 +47,33 @@ class ValidatorSet:
         return int(self.pubkeys.shape[0])
 
     def records(self) -> np.ndarray:
-        n = self.count
-        out = np.empty((n, Validator.fixed_size or 0), dtype=np.uint8)
-        out[:, 0:48] = self.pubkeys
-        out[:, 48:80] = self.withdrawal_credentials
-        out[:, 80:88] = self.effective_balances.astype("<u8").view(np.uint8).reshape(n, 8)
-        out[:, 88] = self.slashed.astype(np.uint8)
-        for column, position in (
-            (self.activation_eligibility_epochs, 89),
-            (self.activation_epochs, 97),
-            (self.exit_epochs, 105),
-            (self.withdrawable_epochs, 113),
-        ):
-            out[:, position : position + 8] = column.astype("<u8").view(np.uint8).reshape(n, 8)
-        return out
+        return validator_records(
+            self.pubkeys,
+            self.withdrawal_credentials,
+            self.effective_balances,
+            self.slashed,
+            (self.activation_eligibility_epochs, self.activation_epochs, self.exit_epochs, self.withdrawable_epochs),
+        )
+
+
+def validator_records(
+    pubkeys: np.ndarray,
+    credentials: np.ndarray,
+    effective_balances: np.ndarray,
+    slashed: np.ndarray,
+    epochs: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+) -> np.ndarray:
+    """Serialize validator columns as 121-byte Validator records, without a Python object per validator.
+    `epochs`: activation eligibility, activation, exit and withdrawable epochs."""
+    n = int(pubkeys.shape[0])
+    out = np.empty((n, Validator.fixed_size or 0), dtype=np.uint8)
+    out[:, 0:48] = pubkeys
+    out[:, 48:80] = credentials
+    out[:, 80:88] = effective_balances.astype("<u8").view(np.uint8).reshape(n, 8)
+    out[:, 88] = slashed.astype(np.uint8)
+    for column, position in zip(epochs, (89, 97, 105, 113), strict=True):
+        out[:, position : position + 8] = column.astype("<u8").view(np.uint8).reshape(n, 8)
+    return out
 
 
 def eth1_credentials(address: bytes) -> bytes:

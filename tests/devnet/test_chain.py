@@ -44,7 +44,9 @@ def test_states_are_real_ssz(layout: str) -> None:
 def test_deposits_land_after_the_delay_and_new_validators_join() -> None:
     chain = SimulatedChain(ChainConfig(validators=3, pools=1, deposit_delay_slots=3), VAULT)
     before = int(chain.validators.balances[0])
-    chain.add_deposit(bytes(chain.validators.pubkeys[0]), bytes(chain.validators.credentials[0]), 7 * GWEI_PER_ETH)
+    chain.add_deposit(
+        bytes(chain.validators.pubkeys[0]), bytes(chain.validators.withdrawal_credentials[0]), 7 * GWEI_PER_ETH
+    )
     chain.add_deposit(b"\x05" * 48, b"\x01" + b"\x00" * 31, 32 * GWEI_PER_ETH)
     run(chain, 2)
     assert int(chain.validators.balances[0]) == before and chain.validators.count == 3
