@@ -17,7 +17,7 @@ from oracle.devnet.chain import SimulatedChain
 from oracle.ssz.jsonfmt import to_json
 from oracle.ssz.layouts import BeaconBlockHeader
 from oracle.ssz.sample import FAR_FUTURE_EPOCH
-from oracle.ssz.state import BeaconState, hex0x
+from oracle.ssz.state import BeaconState, hex0x, state_spans
 
 STATUSES = [
     "pending_initialized",
@@ -133,8 +133,7 @@ class BeaconApi:
     def _validators(
         self, slot: int, ids: list[str] | None, statuses: list[str] | None, with_record: bool = True
     ) -> list[dict[str, Any]]:
-        state = self.chain.state(slot) if self.chain.records[slot].block_root else None
-        records, balances = self._columns(slot, state)
+        records, balances = self._columns(slot)
         indices, pubkeys = self._parse_ids(ids) if ids else (set(), set())
         wanted = self._parse_statuses(statuses) if statuses else set()
         epoch = slot // self.chain.config.slots_per_epoch
@@ -178,16 +177,14 @@ class BeaconApi:
             out.append(entry)
         return out
 
-    def _columns(self, slot: int, state: BeaconState | None) -> tuple[np.ndarray, np.ndarray]:
-        if state is None:  # a missed slot's state: read the fields without the block-root check
-            layout = self.chain.layout
-            data = self.chain.records[slot].state
-            buf = np.frombuffer(data, dtype=np.uint8)
-            spans = layout.state.spans(buf, 0, len(data), "BeaconState")
-            v_start, v_end = spans[layout.state.field_index["validators"]]
-            b_start, b_end = spans[layout.state.field_index["balances"]]
-            return buf[v_start:v_end].reshape(-1, 121), buf[b_start:b_end].view("<u8")
-        return state.validator_records(), state.balances()
+    def _field(self, slot: int, name: str) -> np.ndarray:
+        """A top-level field's raw bytes at `slot`: listing validators needs no merkleization."""
+        data = self.chain.records[slot].state
+        start, end = state_spans(data, self.chain.layout)[name]
+        return np.frombuffer(data, dtype=np.uint8)[start:end]
+
+    def _columns(self, slot: int) -> tuple[np.ndarray, np.ndarray]:
+        return self._field(slot, "validators").reshape(-1, 121), self._field(slot, "balances").view("<u8")
 
     # -- handlers ----------------------------------------------------------------------------------------
 
@@ -286,14 +283,11 @@ class BeaconApi:
 
     async def finality_checkpoints(self, request: web.Request) -> web.Response:
         slot = self._slot_of(request.match_info["state_id"], "state")
-        state = self.chain.records[slot]
-        buf = np.frombuffer(state.state, dtype=np.uint8)
-        layout = self.chain.layout
-        spans = layout.state.spans(buf, 0, len(state.state), "BeaconState")
+        state_type = self.chain.layout.state
 
         def checkpoint(name: str) -> dict[str, str]:
-            start, end = spans[layout.state.field_index[name]]
-            value = layout.state.element_type(name).decode(buf, start, end, name)
+            raw = self._field(slot, name)
+            value = state_type.element_type(name).decode(raw, 0, raw.shape[0], name)
             return {"epoch": str(value["epoch"]), "root": hex0x(value["root"])}
 
         data = {

@@ -20,8 +20,8 @@ from typing import Any
 import numpy as np
 
 from oracle.ssz.layouts import Layout, get_layout
-from oracle.ssz.sample import FAR_FUTURE_EPOCH, GWEI_PER_ETH, ValidatorSet, eth1_credentials
-from oracle.ssz.state import BeaconState, load_state
+from oracle.ssz.sample import FAR_FUTURE_EPOCH, GWEI_PER_ETH, ValidatorSet
+from oracle.ssz.state import BeaconState, eth1_credentials, load_state, merkleize_state
 from oracle.ssz.types import MerkleCache
 
 ZERO32 = b"\x00" * 32
@@ -378,7 +378,7 @@ class SimulatedChain:
             header = dict(self.latest_header, state_root=state_root)
         else:
             # A missed slot: the state advanced past its block, which no block root commits to.
-            state_root = load_state_root(state_bytes, self.layout, self.cache)
+            state_root = merkleize_state(state_bytes, self.layout, self.cache)[3].root
             block_root = None
             header = dict(self.latest_header)
         record = SlotRecord(self.slot, state_bytes, state_root, block_root, header, payload)
@@ -519,19 +519,3 @@ class SimulatedChain:
             if record.payload is not None:
                 return record.payload
         raise RuntimeError("no payload yet")
-
-
-def load_state_root(data: bytes, layout: Layout, cache: MerkleCache) -> bytes:
-    """Root of a state whose header already has its state_root (a missed slot's advanced state)."""
-    buf = np.frombuffer(data, dtype=np.uint8)
-    state_type = layout.state
-    spans = state_type.spans(buf, 0, len(data), "BeaconState")
-    children = [
-        ftype.subtree(buf, start, end, f"BeaconState.{name}", cache)
-        for (name, ftype), (start, end) in zip(state_type.fields, spans, strict=True)
-    ]
-    return state_type.subtree_of(children).root
-
-
-def pool_credentials(vault: bytes) -> bytes:
-    return eth1_credentials(vault)

@@ -76,13 +76,6 @@ def validator_records(
     return out
 
 
-def eth1_credentials(address: bytes) -> bytes:
-    """0x01 ‖ 11 zero bytes ‖ 20-byte execution address."""
-    if len(address) != 20:
-        raise ValueError("an execution address is 20 bytes")
-    return b"\x01" + b"\x00" * 11 + address
-
-
 def random_validators(count: int, rng: np.random.Generator, balance_gwei: int = 32 * GWEI_PER_ETH) -> ValidatorSet:
     credentials = np.zeros((count, 32), dtype=np.uint8)
     credentials[:, 0] = 1

@@ -219,27 +219,46 @@ def as_buffer(data: bytes | bytearray | memoryview | np.ndarray) -> Buf:
     return np.frombuffer(data, dtype=np.uint8)
 
 
+def _layout_of(buf: Buf, layout: str | Layout) -> Layout:
+    if isinstance(layout, Layout):
+        return layout
+    return detect_layout(buf) if layout == "auto" else get_layout(layout)
+
+
+def state_spans(data: bytes | bytearray | memoryview | np.ndarray, layout: str | Layout) -> dict[str, tuple[int, int]]:
+    """Absolute byte span of every top-level field, offsets validated; nothing is hashed."""
+    buf = as_buffer(data)
+    state_type = _layout_of(buf, layout).state
+    field_spans = state_type.spans(buf, 0, buf.shape[0], "BeaconState")
+    return {name: span for (name, _), span in zip(state_type.fields, field_spans, strict=True)}
+
+
+def merkleize_state(
+    data: bytes | bytearray | memoryview | np.ndarray, layout: str | Layout, cache: MerkleCache | None = None
+) -> tuple[Layout, Buf, dict[str, tuple[int, int]], Subtree]:
+    """Validate and merkleize any state, also one advanced past its block (a missed slot's)."""
+    buf = as_buffer(data)
+    chosen = _layout_of(buf, layout)
+    spans = state_spans(buf, chosen)
+    children = [ftype.subtree(buf, *spans[name], f"BeaconState.{name}", cache) for name, ftype in chosen.state.fields]
+    return chosen, buf, spans, chosen.state.subtree_of(children)
+
+
 def load_state(
     data: bytes | bytearray | memoryview | np.ndarray,
     layout: str | Layout = "auto",
     cache: MerkleCache | None = None,
 ) -> BeaconState:
-    """Validate and merkleize a serialized beacon state. Raises SSZError naming the field and byte."""
-    buf = as_buffer(data)
-    if isinstance(layout, Layout):
-        chosen = layout
-    elif layout == "auto":
-        chosen = detect_layout(buf)
-    else:
-        chosen = get_layout(layout)
-    state_type = chosen.state
-    field_spans = state_type.spans(buf, 0, buf.shape[0], "BeaconState")
-    spans = {name: span for (name, _), span in zip(state_type.fields, field_spans, strict=True)}
-    children = [
-        ftype.subtree(buf, start, end, f"BeaconState.{name}", cache)
-        for (name, ftype), (start, end) in zip(state_type.fields, field_spans, strict=True)
-    ]
-    return BeaconState(chosen, buf, spans, state_type.subtree_of(children))
+    """Validate and merkleize a block's post-state, anchored at its block root. Raises SSZError naming the
+    field and byte."""
+    return BeaconState(*merkleize_state(data, layout, cache))
+
+
+def eth1_credentials(address: bytes) -> bytes:
+    """0x01 ‖ 11 zero bytes ‖ 20-byte execution address: the credentials of validators paying out to it."""
+    if len(address) != 20:
+        raise ValueError("an execution address is 20 bytes")
+    return b"\x01" + b"\x00" * 11 + address
 
 
 def state_json(state: BeaconState, proofs: Sequence[ValidatorProof]) -> dict[str, Any]:
