@@ -148,7 +148,8 @@ def cmd_devnet(args: argparse.Namespace) -> int:
     return 0
 
 
-def _settings(args: argparse.Namespace) -> Any:
+def _settings(args: argparse.Namespace) -> tuple[Any, Any]:
+    """(settings, signer account or None): validated, the key loaded once, before anything starts."""
     from oracle.config.settings import ConfigError, load_settings
     from oracle.execution.signer import SignerError, load_signer
     from oracle.service.logs import configure
@@ -160,17 +161,17 @@ def _settings(args: argparse.Namespace) -> Any:
             print(f"pool-oracle {args.command}: config: {problem}", file=sys.stderr)
         raise SystemExit(EXIT_BAD_INPUT) from None
     try:
-        load_signer(settings, args.config)  # fail fast on an unusable key, before anything starts
+        account = load_signer(settings, args.config)
     except SignerError as exc:
         raise CLIError(str(exc)) from None
     configure(settings.service.log_level, settings.service.log_format)
-    return settings
+    return settings, account
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     from oracle import ops
 
-    return ops.run(_settings(args), args.config)
+    return ops.run(*_settings(args))
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -178,19 +179,19 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     if not args.once:
         raise CLIError("report runs one cycle: pass --once (the daemon is `pool-oracle run`)")
-    return ops.report_once(_settings(args), args.config, dry_run=args.dry_run, yes=args.yes)
+    return ops.report_once(*_settings(args), dry_run=args.dry_run, yes=args.yes)
 
 
 def cmd_check(args: argparse.Namespace) -> int:
     from oracle import ops
 
-    return ops.check(_settings(args), args.config)
+    return ops.check(*_settings(args))
 
 
 def cmd_status(args: argparse.Namespace) -> int:
     from oracle import ops
 
-    return ops.status(_settings(args), args.config)
+    return ops.status(*_settings(args))
 
 
 def cmd_config_reference(args: argparse.Namespace) -> int:

@@ -8,6 +8,8 @@ import sys
 import time
 from pathlib import Path
 
+from eth_account.signers.local import LocalAccount
+
 from oracle.beacon.client import EndpointError
 from oracle.config.settings import Settings
 from oracle.execution.el import ExecutionError
@@ -20,13 +22,13 @@ GWEI = 10**9
 MIN_SIGNER_BALANCE_WEI = 10**17
 
 
-def run(settings: Settings, config_path: str | None) -> int:
+def run(settings: Settings, account: LocalAccount | None) -> int:
     async def main() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        await run_daemon(settings, config_path, stop)
+        await run_daemon(settings, account, stop)
 
     asyncio.run(main())
     return 0
@@ -51,7 +53,7 @@ def format_cycle(result: CycleResult) -> str:
     return "\n".join(lines)
 
 
-def report_once(settings: Settings, config_path: str | None, *, dry_run: bool, yes: bool) -> int:
+def report_once(settings: Settings, account: LocalAccount | None, *, dry_run: bool, yes: bool) -> int:
     async def confirm(pool: Pool, proven: ProvenBalance, decision: Decision) -> bool:
         if yes:
             return True
@@ -65,7 +67,7 @@ def report_once(settings: Settings, config_path: str | None, *, dry_run: bool, y
         return answer.strip().lower() in ("y", "yes")
 
     async def main() -> int:
-        ctx = await Context.open(settings, config_path)
+        ctx = await Context.open(settings, account)
         try:
             result = await run_cycle(ctx, send=not (dry_run or settings.reporting.dry_run), confirm=confirm)
         finally:
@@ -81,11 +83,11 @@ def report_once(settings: Settings, config_path: str | None, *, dry_run: bool, y
         return 1
 
 
-def status(settings: Settings, config_path: str | None) -> int:
+def status(settings: Settings, account: LocalAccount | None) -> int:
     """Per pool: what a cycle would do now (nothing is sent), and the journal's last landed report."""
 
     async def main() -> int:
-        ctx = await Context.open(settings, config_path)
+        ctx = await Context.open(settings, account)
         try:
             result = await run_cycle(ctx, send=False)
             print(format_cycle(result))
@@ -107,7 +109,7 @@ def status(settings: Settings, config_path: str | None) -> int:
         return 1
 
 
-def check(settings: Settings, config_path: str | None) -> int:
+def check(settings: Settings, account: LocalAccount | None) -> int:
     """Pre-flight of an installation: one pass/fail line per check."""
     lines: list[tuple[bool, str]] = []
 
@@ -116,7 +118,7 @@ def check(settings: Settings, config_path: str | None) -> int:
         print(f"{'PASS' if ok else 'FAIL'}  {text}", flush=True)
 
     async def main() -> None:
-        ctx = await Context.open(settings, config_path)
+        ctx = await Context.open(settings, account)
         try:
             for node in ctx.beacon:
                 try:

@@ -13,8 +13,7 @@ LIMITS = Limits(max_change_per_report=0.05, max_change_per_day=0.10, max_timesta
 
 def books(deposits_eth: int = 100, buffered: int = 0, supply_eth: int = 100) -> PoolBooks:
     assets = deposits_eth * ETHER + buffered
-    return PoolBooks(deposits_eth * ETHER, assets, supply_eth * ETHER, ETHER * (assets + 1) // (supply_eth * ETHER + 1),
-                     False, False)  # fmt: skip
+    return PoolBooks(deposits_eth * ETHER, assets, supply_eth * ETHER, ETHER * (assets + 1) // (supply_eth * ETHER + 1))
 
 
 NO_LAGS = Lags()

@@ -5,6 +5,7 @@ malformed answer is an `EndpointError` naming the endpoint and route."""
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -115,8 +116,6 @@ class BeaconNode:
             message = data[:300].decode(errors="replace")
             if kind == "application/json":
                 try:
-                    import json
-
                     parsed = json.loads(data)
                     message = str(parsed.get("message", message)) if isinstance(parsed, dict) else message
                 except ValueError:
@@ -140,8 +139,6 @@ class BeaconNode:
         raise AssertionError("unreachable")
 
     async def json(self, route: str, path: str, method: str = "GET", body: Any = None, retry: bool = True) -> Any:
-        import json
-
         if retry:
             data, kind = await self.call(method, route, path, body=body)
         else:  # a health probe: one attempt, so that a dead endpoint is set aside at once
@@ -300,8 +297,6 @@ class BeaconNode:
         return buffer
 
     async def state_json(self, state_id: str, timeout: float = 600) -> Any:
-        import json
-
         data, _ = await self.call(
             "GET",
             "state",

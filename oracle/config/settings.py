@@ -201,9 +201,7 @@ def _build(cls: Any, data: Mapping[str, Any], prefix: str, problems: list[str]) 
                 continue
             values[f.name] = _build(kind, raw, f"{prefix}{f.name}.", problems)
         else:
-            values[f.name] = _convert(
-                raw, kind if get_origin(kind) is not tuple else tuple[str, ...], f"{prefix}{f.name}", problems
-            )
+            values[f.name] = _convert(raw, kind, f"{prefix}{f.name}", problems)
     return cls(**values)
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from oracle.config.settings import load_settings
 from oracle.devnet.anvil import DevnetError, free_port
 from oracle.devnet.network import Devnet, DevnetConfig, format_banner
+from oracle.execution.signer import load_signer
 from oracle.service.daemon import run_daemon
 from oracle.service.logs import configure
 
@@ -94,7 +95,7 @@ async def main(seconds: float, workdir: Path) -> None:
         )
         tasks = [
             asyncio.create_task(devnet.run(stop)),
-            asyncio.create_task(run_daemon(settings, config, stop)),
+            asyncio.create_task(run_daemon(settings, load_signer(settings, config), stop)),
             asyncio.create_task(story(devnet, stop)),
         ]
         await asyncio.sleep(seconds)

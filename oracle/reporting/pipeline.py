@@ -20,8 +20,7 @@ from eth_account.signers.local import LocalAccount
 from oracle import __version__
 from oracle.beacon.client import BeaconNode, EndpointError, Genesis
 from oracle.config.settings import Settings
-from oracle.execution.el import ExecutionClient, ExecutionError
-from oracle.execution.signer import load_signer
+from oracle.execution.el import ExecutionClient, ExecutionError, decode_revert
 from oracle.execution.txmanager import TxManager, TxOutcome
 from oracle.reporting.proofs import ProvenBalance, engine_proof, verify
 from oracle.reporting.reconcile import Decision, Lags, Limits, PoolBooks, reconcile
@@ -31,7 +30,7 @@ from oracle.service.journal import Journal
 from oracle.ssz.errors import ProofError, SSZError
 from oracle.ssz.jsonfmt import ssz_from_json
 from oracle.ssz.layouts import Layout, get_layout
-from oracle.ssz.state import BeaconState, load_state
+from oracle.ssz.state import BeaconState, eth1_credentials, load_state
 from oracle.ssz.types import MerkleCache
 from oracle.types import FAR_FUTURE_EPOCH, WEI_PER_GWEI
 
@@ -67,12 +66,12 @@ class Context:
     healthy_beacon: list[BeaconNode] = field(default_factory=list)
 
     @classmethod
-    async def open(cls, settings: Settings, config_path: str | Path | None) -> Context:
+    async def open(cls, settings: Settings, account: LocalAccount | None) -> Context:
+        """`account`: the loaded signer (load_signer), or None for audit mode."""
         session = aiohttp.ClientSession()
         timeout, budget = settings.endpoints.request_timeout_seconds, settings.endpoints.retry_budget_seconds
         beacon = [BeaconNode(url, session, timeout, budget) for url in settings.beacon_endpoints]
         el = ExecutionClient(settings.execution_endpoints, timeout)
-        account = load_signer(settings, config_path)
         journal = Journal(Path(settings.service.journal_path).expanduser())
         txm = TxManager(el, account, settings.chain_id, settings.transactions, journal) if account else None
         layout = get_layout(settings.layout)
@@ -112,8 +111,6 @@ class Pool:
     index: int
     pubkey: bytes
     address: str
-    rewards_vault: str
-    smart_operator: str
 
 
 @dataclass
@@ -135,7 +132,6 @@ class CycleResult:
     mode: str
     pools: list[PoolResult] = field(default_factory=list)
     skipped: list[tuple[Pool, str]] = field(default_factory=list)
-    head_slot: int | None = None
 
 
 # -- stage 1: endpoints --------------------------------------------------------------------------------
@@ -200,7 +196,18 @@ async def check_endpoints(ctx: Context) -> None:
 
 
 async def resolve_contracts(ctx: Context) -> None:
-    """Factory-derived addresses, checked against the config; the signer's role."""
+    """Factory-derived addresses, checked against the config, read once; the signer's role and balance
+    every cycle (a role can be granted or revoked at any time)."""
+    if not ctx.factory:
+        await _read_contract_facts(ctx)
+    if ctx.account is not None:
+        ctx.has_role = bool(
+            await ctx.el.view("AccountingOracle", ctx.oracle, "hasRole", ctx.feeder_role, ctx.account.address)
+        )
+        metrics.SIGNER_BALANCE.set(await ctx.el.balance(ctx.account.address))
+
+
+async def _read_contract_facts(ctx: Context) -> None:
     c = ctx.settings.contracts
     if await ctx.el.code_size(c.factory) == 0:
         raise CycleError(f"contracts.factory {c.factory}: no contract at that address on chain {ctx.settings.chain_id}")
@@ -213,12 +220,6 @@ async def resolve_contracts(ctx: Context) -> None:
     ctx.factory, ctx.oracle, ctx.vault = c.factory, str(oracle), str(vault)
     ctx.max_timestamp_age = int(await ctx.el.view("StakingPoolContractsFactory", c.factory, "MAX_TIMESTAMP_AGE"))
     ctx.feeder_role = bytes(await ctx.el.view("AccountingOracle", ctx.oracle, "FEEDER_ROLE"))
-    if ctx.account is not None:
-        ctx.has_role = bool(
-            await ctx.el.view("AccountingOracle", ctx.oracle, "hasRole", ctx.feeder_role, ctx.account.address)
-        )
-        balance = await ctx.el.balance(ctx.account.address)
-        metrics.SIGNER_BALANCE.set(balance)
 
 
 # -- stage 2: the anchor ---------------------------------------------------------------------------------
@@ -294,24 +295,20 @@ async def load_cl_state(ctx: Context, node: BeaconNode, anchor: Anchor) -> Beaco
     return state
 
 
-def pool_credentials(vault: str) -> bytes:
-    return b"\x01" + b"\x00" * 11 + bytes.fromhex(vault[2:])
-
-
 async def discover(ctx: Context, state: BeaconState) -> tuple[list[Pool], list[tuple[Pool, str]]]:
     """Validators paying out to the WithdrawalVault, mapped to their pools; paused and exited pools apart."""
     records = state.validator_records()
-    wanted = np.frombuffer(pool_credentials(ctx.vault), dtype=np.uint8)
+    wanted = np.frombuffer(eth1_credentials(bytes.fromhex(ctx.vault[2:])), dtype=np.uint8)
     indices = np.flatnonzero((records[:, 48:80] == wanted).all(axis=1))
     active, skipped = [], []
     for index in (int(i) for i in indices):
         pubkey = records[index, 0:48].tobytes()
         core = await ctx.el.view("StakingPoolContractsFactory", ctx.factory, "getCoreContracts", pubkey)
-        smart_operator, staking_pool, rewards_vault = str(core[0]), str(core[1]), str(core[2])
+        staking_pool = str(core[1])  # (smartOperator, stakingPool, stakingRewardsVault, incentiveCollector)
         if int(staking_pool, 16) == 0:
             log.info("validator pays to the vault but has no pool", validator_index=index)
             continue
-        pool = Pool(index, pubkey, staking_pool, rewards_vault, smart_operator)
+        pool = Pool(index, pubkey, staking_pool)
         if await ctx.el.view("StakingPool", staking_pool, "isFullyExited"):
             skipped.append((pool, "fully_exited"))
         elif await ctx.el.view("StakingPool", staking_pool, "paused"):
@@ -379,11 +376,8 @@ async def prove(ctx: Context, node: BeaconNode, anchor: Anchor, state: BeaconSta
             log.error("proof rejected", source=candidate.source, endpoint=endpoint, validator_index=pool.index,
                       slot=anchor.slot, problems=problems)  # fmt: skip
             continue
-        if verified is None:
-            verified = candidate
-        elif verified.balance != candidate.balance:
-            log.error("node and engine disagree", validator_index=pool.index, node=verified.balance,
-                      engine=candidate.balance)  # fmt: skip
+        # Proofs that verify at one gindex against one root share their leaf, so any of them will do.
+        verified = verified or candidate
     return verified
 
 
@@ -454,8 +448,6 @@ async def read_books(ctx: Context, pool: Pool) -> PoolBooks:
         total_assets_wei=int(await view("totalAssets")),
         total_supply=int(await view("totalSupply")),
         share_price_wei=int(await view("convertToAssets", SHARE)),
-        paused=bool(await view("paused")),
-        fully_exited=bool(await view("isFullyExited")),
     )
 
 
@@ -491,8 +483,6 @@ async def preflight(ctx: Context, proven: ProvenBalance, anchor: Anchor) -> tupl
         await ctx.el.timed("eth_call", lambda w3: fn.call(params))  # type: ignore[arg-type]
         gas = await ctx.el.timed("eth_estimateGas", lambda w3: fn.estimate_gas(params))  # type: ignore[arg-type]
     except Exception as exc:
-        from oracle.execution.el import decode_revert
-
         return decode_revert(getattr(exc, "data", None)), 0
     return None, int(gas)
 
@@ -577,7 +567,6 @@ def _labels(ctx: Context, pool: Pool) -> tuple[str, str, str]:
 async def run_cycle(ctx: Context, *, send: bool = True, confirm: Confirm | None = None) -> CycleResult:
     await check_endpoints(ctx)
     await resume_in_flight(ctx)
-    node = ctx.healthy_beacon[0]
     errors = []
     for node in ctx.healthy_beacon:
         try:
@@ -624,8 +613,7 @@ async def run_cycle(ctx: Context, *, send: bool = True, confirm: Confirm | None 
         metrics.DRIFT.labels(*labels).set(decision.drift_gwei)
         metrics.SHARE_PRICE.labels(*labels).set(books.share_price_wei / SHARE)
         metrics.PREDICTED_SHARE_PRICE.labels(*labels).set(decision.predicted_share_price_wei / SHARE)
-        for reason in ("deposit_in_flight", "deposit_lag_unknown", "withdrawal_in_flight", "exit_in_flight",
-                       "change_exceeds_per_report_bound", "change_exceeds_daily_bound", "proof_too_old"):  # fmt: skip
+        for reason in metrics.HOLD_REASONS:
             metrics.HOLD.labels(*labels, reason).set(1 if reason in decision.reasons else 0)
         entry = PoolResult(
             pool, decision.action, decision.reasons, proven.balance, books.total_deposits_wei // WEI_PER_GWEI,
@@ -677,6 +665,4 @@ async def run_cycle(ctx: Context, *, send: bool = True, confirm: Confirm | None 
                       previous_gwei=entry.total_deposits_gwei)  # fmt: skip
         else:
             plog.warning("report not landed", outcome=outcome.status, reason=outcome.reason, tx_hash=outcome.tx_hash)
-    if ctx.account is not None:
-        metrics.SIGNER_BALANCE.set(await ctx.el.balance(ctx.account.address))
     return result

@@ -17,8 +17,6 @@ class PoolBooks:
     total_assets_wei: int
     total_supply: int
     share_price_wei: int  # convertToAssets(1e18)
-    paused: bool
-    fully_exited: bool
 
 
 @dataclass(frozen=True)

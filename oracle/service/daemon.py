@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from pathlib import Path
 
 import structlog
+from eth_account.signers.local import LocalAccount
 
 from oracle.beacon.client import EndpointError
 from oracle.config.settings import Settings
@@ -19,10 +19,10 @@ from oracle.service.http import Health, serve
 log = structlog.get_logger("oracle.daemon")
 
 
-async def run_daemon(settings: Settings, config_path: str | Path | None, stop: asyncio.Event) -> None:
+async def run_daemon(settings: Settings, account: LocalAccount | None, stop: asyncio.Event) -> None:
     health = Health(settings.service.watchdog_seconds)
     runner = await serve(health, settings.service.metrics_address)
-    ctx = await Context.open(settings, config_path)
+    ctx = await Context.open(settings, account)
     log.info("started", network=settings.network, layout=settings.layout, metrics=settings.service.metrics_address,
              signer=ctx.account.address if ctx.account else None)  # fmt: skip
     try:
