@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +17,14 @@ from pathlib import Path
 import aiohttp
 
 from oracle.devnet.tools import anvil_path
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: have Linux send SIGTERM when the devnet process dies, however it dies
+    (a crash or SIGKILL skips stop()), so that no orphaned anvil keeps its port."""
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 class DevnetError(RuntimeError):
@@ -74,6 +84,7 @@ class Anvil:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             start_new_session=True,
+            preexec_fn=_die_with_parent,
         )
         deadline = time.monotonic() + timeout
         async with aiohttp.ClientSession() as session:

@@ -103,3 +103,22 @@ def test_missing_anvil_is_a_clear_error(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert result.stderr.strip().endswith("no-anvil is not a file")
     assert result.stderr.count("\n") == 1
+
+
+def test_anvil_does_not_outlive_a_killed_devnet(tmp_path: Path) -> None:
+    beacon, rpc = free_port(), free_port()
+    proc = subprocess.Popen(
+        [*exe(), "devnet", "--beacon-port", str(beacon), "--rpc-port", str(rpc), "--no-random-events"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if line.startswith("running"):
+            break
+    assert not port_is_free(rpc)  # anvil is serving
+    proc.kill()  # SIGKILL: no signal handler, no stop()
+    proc.wait(timeout=10)
+    deadline = time.monotonic() + 10
+    while not port_is_free(rpc):
+        assert time.monotonic() < deadline, "anvil outlived the devnet that started it"
+        time.sleep(0.2)
