@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from oracle import __version__
+from oracle import __version__, safejson
 
 EXIT_FAILED = 1  # a check or verification failed
 EXIT_BAD_INPUT = 2  # unusable input: state, proof file, config, arguments
@@ -46,8 +46,22 @@ def cmd_prove(args: argparse.Namespace) -> int:
     from oracle.ssz.state import load_state, state_json
 
     data = _read_input(args.state)
+    layout = args.layout
+    if bytes(data[:64]).lstrip()[:1] == b"{":  # a debug-state response saved as served (beacon-kit: JSON only)
+        from oracle.ssz.bkjson import read_debug_state
+        from oracle.ssz.layouts import get_layout
+
+        try:
+            served, version, data = read_debug_state(safejson.loads(bytes(data)))
+            if layout != "auto" and get_layout(layout) is not served:
+                raise SSZError(f"the response is a {version} state ({served.name}), not {layout}", path="$.version")
+        except SSZError as exc:
+            raise CLIError(f"{args.state}: {exc}") from None
+        except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, too deep
+            raise CLIError(f"{args.state}: starts like JSON but is not JSON ({exc})") from None
+        layout = served
     try:
-        state = load_state(data, args.layout)
+        state = load_state(data, layout)
         proofs = [state.prove_validator(index) for index in args.index]
     except (SSZError, ProofError) as exc:
         raise CLIError(f"{args.state}: {exc}") from None
@@ -61,8 +75,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
     raw = _read_input(args.proof)
     try:
-        doc = json.loads(bytes(raw))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        doc = safejson.loads(bytes(raw))
+    except ValueError as exc:
         raise CLIError(f"{args.proof}: not JSON ({exc})") from None
     if not isinstance(doc, dict):
         raise CLIError(f"{args.proof}: expected a JSON object")
@@ -169,9 +183,19 @@ def _settings(args: argparse.Namespace) -> tuple[Any, Any]:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from oracle import ops
+    import dataclasses
 
-    return ops.run(*_settings(args))
+    from oracle import ops
+    from oracle.config.settings import metrics_address_problem
+
+    settings, account = _settings(args)
+    if args.metrics_address:
+        problem = metrics_address_problem(args.metrics_address)
+        if problem:
+            raise CLIError(f"--metrics-address: {problem}")
+        service = dataclasses.replace(settings.service, metrics_address=args.metrics_address)
+        settings = dataclasses.replace(settings, service=service)
+    return ops.run(settings, account)
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -218,7 +242,13 @@ def build_parser() -> argparse.ArgumentParser:
         "anchored at the block root (siblings from the leaf upward), as AccountingOracle.updateTotalDeposits "
         "takes them.",
     )
-    prove.add_argument("--state", required=True, metavar="FILE", help="SSZ beacon state file, or - for stdin")
+    prove.add_argument(
+        "--state",
+        required=True,
+        metavar="FILE",
+        help="the beacon state: SSZ, or a debug-state response saved as a node serves it (beacon-kit's JSON, "
+        "or the Beacon API's), or - for stdin",
+    )
     prove.add_argument(
         "--layout",
         default="auto",
@@ -299,6 +329,11 @@ def build_parser() -> argparse.ArgumentParser:
                               description="Prove, reconcile and report every pool on an interval; serve /metrics, "
                               "/healthz and /readyz; stop on SIGINT or SIGTERM.")  # fmt: skip
     with_config(run)
+    run.add_argument(
+        "--metrics-address",
+        metavar="HOST:PORT",
+        help="serve /metrics, /healthz and /readyz here (overrides service.metrics_address)",
+    )
     run.set_defaults(handler=cmd_run)
 
     report = commands.add_parser("report", help="one report cycle, with a confirmation before each send")

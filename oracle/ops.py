@@ -13,7 +13,16 @@ from eth_account.signers.local import LocalAccount
 from oracle.beacon.client import EndpointError
 from oracle.config.settings import Settings
 from oracle.execution.el import ExecutionError
-from oracle.reporting.pipeline import Context, CycleError, CycleResult, Pool, check_endpoints, run_cycle
+from oracle.reporting.pipeline import (
+    Context,
+    CycleError,
+    CycleResult,
+    Pool,
+    chain_problem,
+    check_endpoints,
+    is_lagging,
+    run_cycle,
+)
 from oracle.reporting.proofs import ProvenBalance
 from oracle.reporting.reconcile import Decision
 from oracle.service.daemon import run_daemon
@@ -123,15 +132,26 @@ def check(settings: Settings, account: LocalAccount | None) -> int:
             for node in ctx.beacon:
                 try:
                     genesis = await node.genesis()
-                    head, syncing, distance = await node.syncing()
-                    result(not syncing, f"beacon {node.label}: head {head}, sync distance {distance}, genesis "
-                                        f"0x{genesis.validators_root.hex()[:16]}…")  # fmt: skip
+                    syncing = await node.syncing()
+                    spec = await node.spec()
+                    problem = chain_problem(settings, ctx.layout.family, genesis, spec)
+                    result(problem is None, f"beacon {node.label}: " + (problem or (
+                        f"genesis 0x{genesis.validators_root.hex()[:16]}…, chain {settings.chain_id}")))  # fmt: skip
+                    head = syncing.head_slot
+                    result(not is_lagging(syncing, settings.endpoints.max_head_lag_slots),
+                           f"beacon {node.label}: head {head}, sync distance {syncing.distance}")  # fmt: skip
                     depth = 64
                     try:
                         await node.json("state_root", f"/eth/v1/beacon/states/{max(0, head - depth)}/root")
                         result(True, f"beacon {node.label}: serves states {depth} slots back (archive depth)")
                     except EndpointError as exc:
                         result(False, f"beacon {node.label}: no state {depth} slots back ({exc})")
+                    if ctx.layout.family == "beaconkit":
+                        try:
+                            await node.json("bkit_block_proposer", "/bkit/v1/proof/block_proposer/head")
+                            result(True, f"beacon {node.label}: serves beacon-kit's /bkit/v1/proof endpoints")
+                        except EndpointError as exc:
+                            result(False, f"beacon {node.label}: no /bkit/v1/proof endpoints ({exc})")
                 except EndpointError as exc:
                     result(False, f"beacon {node.label}: {exc}")
             for endpoint in ctx.el.endpoints:

@@ -1,4 +1,4 @@
-"""The Beacon API OpenAPI spec (../shared/reference/beacon-APIs) as JSON Schemas for response validation.
+"""The Beacon API OpenAPI spec (tests/data/beacon-APIs, see ORIGIN.md there) as JSON Schemas for responses.
 
 The spec spreads over many YAML files joined by relative $refs; `response_schema` inlines them."""
 
@@ -12,7 +12,7 @@ from typing import Any
 import jsonschema
 import yaml
 
-SPEC_DIR = Path(__file__).resolve().parents[2] / "shared" / "reference" / "beacon-APIs"
+SPEC_DIR = Path(__file__).resolve().parent / "data" / "beacon-APIs"
 MAIN = SPEC_DIR / "beacon-node-oapi.yaml"
 
 
@@ -45,10 +45,6 @@ def _resolve(node: Any, base: Path, depth: int = 0) -> Any:
     if isinstance(node, list):
         return [_resolve(item, base, depth + 1) for item in node]
     return node
-
-
-def available() -> bool:
-    return MAIN.is_file()
 
 
 @cache

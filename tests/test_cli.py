@@ -107,3 +107,52 @@ def test_console_script_help() -> None:
         pytest.skip("console script not installed (run through make test)")
     result = subprocess.run([str(exe), "prove", "--help"], capture_output=True, text=True, check=True)
     assert "--index" in result.stdout
+
+
+def test_prove_reads_a_saved_beacon_kit_debug_state(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The whole response of beacon-kit's /eth/v2/debug/beacon/states/{id}, saved as served (Go's JSON of its
+    BeaconState, the fork in `version`), proves like its SSZ would."""
+    from tests.beaconkit import fixture
+
+    saved = tmp_path / "state.json"
+    saved.write_text(json.dumps(fixture("debug_state_electra")["body"]))
+    out = tmp_path / "proof.json"
+    assert main(["prove", "--state", str(saved), "--index", "2", "--output", str(out)]) == 0
+    doc = json.loads(out.read_text())
+    assert doc["layout"] == "beaconkit-electra" and doc["slot"] == "1234"
+    assert doc["validators"][0]["balance"] == str(251 * 10**12)
+    # the block root beacon-kit's own proof answers (tests/data/beacon-kit/proof_validator_balance.json) name
+    assert doc["block_root"] == fixture("proof_validator_balance")["body"]["beacon_block_root"]
+    assert doc["validators"][0]["balance_proof"] == fixture("proof_validator_balance")["body"]["balance_proof"]
+    assert main(["verify", "--proof", str(out)]) == 0
+    saved.write_text(json.dumps(fixture("debug_state_deneb1")["body"]))
+    assert main(["prove", "--state", str(saved), "--index", "0", "--output", str(out)]) == 0
+    assert json.loads(out.read_text())["layout"] == "beaconkit-deneb"
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ('{"version": "electra", "data": {"slot": "12"}}', "$.data.slot: expected a 0x-hex number (math.U64)"),
+        ('{"version": "electra"', "starts like JSON but is not JSON"),
+        ('{"data": {}}', "needs 'version' and 'data'"),
+        ('{"a": ' * 100000, "starts like JSON but is not JSON"),  # nested past the recursion limit
+    ],
+)
+def test_a_bad_debug_state_file_is_one_line(
+    tmp_path: Path, content: str, message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    saved = tmp_path / "state.json"
+    saved.write_text("  " + content)
+    assert main(["prove", "--state", str(saved), "--index", "0"]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+
+
+def test_prove_refuses_a_layout_the_response_contradicts(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from tests.beaconkit import fixture
+
+    saved = tmp_path / "state.json"
+    saved.write_text(json.dumps(fixture("debug_state_electra")["body"]))
+    assert main(["prove", "--state", str(saved), "--index", "0", "--layout", "beaconkit-deneb"]) == 2
+    assert "the response is a electra state (beaconkit-electra), not beaconkit-deneb" in capsys.readouterr().err

@@ -63,11 +63,10 @@ service: {metrics_address: nowhere}
 """
     with pytest.raises(ConfigError) as info:
         load_settings(write(tmp_path, text), environ={})
+    # Every problem at once: an unknown or malformed key does not hide the others.
     problems = info.value.problems
     assert "reporting.colour: unknown setting" in problems
-    text = text.replace(", colour: blue", "")
-    with pytest.raises(ConfigError) as info2:
-        load_settings(write(tmp_path, text), environ={})
+    info2 = info
     expected = [
         "chain_id: required",
         "layout: 'nonsense' is not one of",
@@ -82,6 +81,11 @@ service: {metrics_address: nowhere}
     for line in expected:
         assert any(p.startswith(line) for p in info2.value.problems), (line, info2.value.problems)
     assert all("\n" not in p for p in info2.value.problems)
+    # A malformed value is reported once, not again as missing.
+    with pytest.raises(ConfigError) as info3:
+        load_settings(write(tmp_path, "chain_id: abc\ngenesis_validators_root: '0x12'\n"), environ={})
+    assert [p for p in info3.value.problems if p.startswith("chain_id")] == ["chain_id: expected an integer, got 'abc'"]
+    assert any(p.startswith("genesis_validators_root: '0x12' is not") for p in info3.value.problems)
 
 
 def test_bad_yaml_is_one_line(tmp_path: Path) -> None:

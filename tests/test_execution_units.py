@@ -16,7 +16,7 @@ from oracle.service.journal import Journal
 
 pytestmark = pytest.mark.unit
 KEY = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d"
-REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference" / "berachain-staking-pools-abis" / "mainnet"
+REFERENCE = Path(__file__).resolve().parent / "data" / "berachain-staking-pools-abis" / "mainnet"
 
 
 def settings_with(tmp_path: Path, signer: str) -> object:
@@ -95,7 +95,6 @@ def test_journal_claims_each_pool_and_slot_once(tmp_path: Path) -> None:
     assert reopened.in_flight() == [] and reopened.last_landed("0xpool").slot == 100  # type: ignore[union-attr]
 
 
-@pytest.mark.skipif(not REFERENCE.is_dir(), reason="../shared/reference not present")
 def test_shipped_abi_fragments_match_the_deployed_abis() -> None:
     sources = {
         "AccountingOracle": "contracts-staking-pools/AccountingOracle.json",

@@ -24,6 +24,7 @@ from oracle.ssz.layouts import LAYOUT_NAMES
 PRESETS_DIR = Path(os.environ.get("POOL_ORACLE_PRESET_DIR", Path(__file__).resolve().parents[2] / "config"))
 ENV_PREFIX = "POOL_ORACLE_"
 ADDRESS_RE = re.compile(r"^0x[0-9a-fA-F]{40}$")
+ROOT_RE = re.compile(r"^0x[0-9a-fA-F]{64}$")
 URL_RE = re.compile(r"^https?://[^\s/]+")
 
 
@@ -123,6 +124,9 @@ class Settings:
     network: str = setting("custom", "Network name, used in metrics and logs.")
     chain_id: int = setting(0, "EL chain id every endpoint must report (required).")
     layout: str = setting("beaconkit-electra", f"Beacon state layout: one of {', '.join(LAYOUT_NAMES)}.")
+    genesis_validators_root: str = setting(
+        "", "The network's genesis_validators_root (0x-hex); a beacon node of another network is refused."
+    )
     beacon_endpoints: tuple[str, ...] = setting(None, "Beacon API URLs, in order of preference.", factory=tuple)
     execution_endpoints: tuple[str, ...] = setting(None, "EL JSON-RPC URLs, in order of preference.", factory=tuple)
     contracts: Contracts = field(default_factory=Contracts, metadata={"help": ""})
@@ -271,9 +275,14 @@ def load_settings(path: str | Path | None, environ: Mapping[str, str] | None = N
         else:
             data = _merge(_read_yaml(preset_path, problems), data)
     data = _merge(data, env)
+    files_read = not problems
     settings: Settings = _build(Settings, data, "", problems)
-    if not problems:
-        problems.extend(validate(settings, base=Path(path).parent if path else Path.cwd()))
+    # Every problem at once, one line each; a setting already reported as malformed is not reported again
+    # (and nothing is said of missing settings when a file could not be read at all).
+    reported = {problem.split(":", 1)[0] for problem in problems}
+    for problem in validate(settings, base=Path(path).parent if path else Path.cwd()) if files_read else []:
+        if problem.split(":", 1)[0].split("[", 1)[0] not in reported:
+            problems.append(problem)
     if problems:
         raise ConfigError(problems)
     return settings
@@ -285,6 +294,8 @@ def validate(s: Settings, base: Path) -> list[str]:
         problems.append("chain_id: required (the EL chain id, e.g. 80094 for Berachain mainnet)")
     if s.layout not in LAYOUT_NAMES:
         problems.append(f"layout: {s.layout!r} is not one of {', '.join(LAYOUT_NAMES)}")
+    if s.genesis_validators_root and not ROOT_RE.match(s.genesis_validators_root):
+        problems.append(f"genesis_validators_root: {s.genesis_validators_root!r} is not a 0x-prefixed 32-byte hex root")
     for name, urls in (
         ("beacon_endpoints", s.beacon_endpoints),
         ("execution_endpoints", s.execution_endpoints),
@@ -338,9 +349,9 @@ def validate(s: Settings, base: Path) -> list[str]:
         problems.append("transactions.fee_bump_percent: nodes reject replacements below 10%")
     if s.transactions.gas_limit_margin < 1:
         problems.append("transactions.gas_limit_margin: must be at least 1")
-    host, _, port = s.service.metrics_address.rpartition(":")
-    if not host or not port.isdigit() or not 0 < int(port) < 65536:
-        problems.append(f"service.metrics_address: {s.service.metrics_address!r} is not host:port")
+    problem = metrics_address_problem(s.service.metrics_address)
+    if problem:
+        problems.append(f"service.metrics_address: {problem}")
     if s.service.log_format not in ("auto", "json", "console"):
         problems.append(f"service.log_format: {s.service.log_format!r} is not auto, json or console")
     if s.service.log_level not in ("debug", "info", "warning", "error"):
@@ -385,3 +396,10 @@ def _show(default: Any, kind: Any) -> str:
     if isinstance(default, bool):
         return str(default).lower()
     return str(default)
+
+
+def metrics_address_problem(address: str) -> str | None:
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        return f"{address!r} is not host:port"
+    return None

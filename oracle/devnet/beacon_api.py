@@ -1,11 +1,16 @@
 """The simulated chain over HTTP: the standard Beacon API endpoints the oracle uses, shaped as the OpenAPI
-spec says, and in beacon-kit mode beacon-kit's proof endpoints and quirks (JSON-only debug state, no
-finality_checkpoints or node/health, errors as {"code","message"} with 0x-hex numbers in proofs)."""
+spec says, and in beacon-kit mode as beacon-kit answers (github berachain/beacon-kit at 2059e2abe, the
+shapes pinned by tests/data/beacon-kit/): its proof endpoints; the debug state as Go's JSON of its own
+BeaconState, with the fork in `version` and no Eth-Consensus-Version header; a five-key spec; headers whose
+`data.root` is the body root; 500 (not 404) for what is not there, except on headers; 500 for the endpoints
+it does not implement (finality_checkpoints, node/health, blocks/{id}/root); is_syncing with distance 1
+once per block."""
 
 from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -14,6 +19,7 @@ from aiohttp import web
 
 from oracle import __version__
 from oracle.devnet.chain import SimulatedChain
+from oracle.ssz.bkjson import VERSION_BYTES, write_debug_state
 from oracle.ssz.jsonfmt import to_json
 from oracle.ssz.layouts import BeaconBlockHeader
 from oracle.ssz.sample import FAR_FUTURE_EPOCH
@@ -75,15 +81,30 @@ class BeaconApi:
         self.el_parent_slots = el_parent_slots
         self.chain_id = chain_id
         self.beaconkit = chain.layout.family == "beaconkit"
+        self.fork_name = chain.layout.name.split("-", 1)[1]  # "electra": the devnet's only fork
+        self._seen_head = (-1, 0.0)  # (slot, when a syncing request first saw it): beacon-kit's flicker
 
     # -- identifiers -------------------------------------------------------------------------------------
 
-    def _slot_of(self, ident: str, kind: str) -> int:
-        """Resolve a state_id ("state") or block_id ("block") to a slot."""
+    def _slot_of(self, ident: str, kind: str, header: bool = False) -> int:
+        """Resolve a state_id ("state") or block_id ("block") to a slot. beacon-kit answers 500 for what it
+        does not have (`node-api/middleware/response.go`), except on headers, which wrap ErrNotFound."""
         chain = self.chain
         label = "state" if kind == "state" else "block"
-        not_found = ApiError(404, f"{label.capitalize()} not found")
-        if ident == "head":
+        if self.beaconkit:
+            missing = 404 if header else 500
+
+            def not_found(slot: int) -> ApiError:
+                return ApiError(missing, f"{'not found: ' if header else ''}failed to get state from height {slot}")
+
+        else:
+
+            def not_found(slot: int) -> ApiError:
+                return ApiError(404, f"{label.capitalize()} not found")
+
+        if (
+            ident in ("head", "finalized", "justified") and self.beaconkit
+        ) or ident == "head":  # CometBFT: head is final
             slot = chain.slot
         elif ident == "finalized":
             slot = chain.finalized_slot
@@ -97,18 +118,21 @@ class BeaconApi:
             roots = chain.state_slots if kind == "state" else chain.block_slots
             found = roots.get(bytes.fromhex(ident[2:]))
             if found is None:
-                raise not_found
+                if self.beaconkit:  # the block store's miss is not wrapped as not-found (storage/block/store.go)
+                    raise ApiError(500, f"failed retrieving slot from block ID {ident}: slot not found at "
+                                        f"{'state' if kind == 'state' else 'block'} root: {ident.lower()}")  # fmt: skip
+                raise not_found(0)
             slot = found
         else:
             raise ApiError(400, f"Invalid {label} ID: {ident}")
         if slot > chain.slot or slot not in chain.records:
-            raise not_found
+            raise not_found(slot)
         if kind == "block" and chain.records[slot].block_root is None:
-            raise not_found
+            raise not_found(slot)
         return slot
 
     def _meta(self, slot: int) -> dict[str, Any]:
-        return {"execution_optimistic": False, "finalized": slot <= self.chain.finalized_slot}
+        return {"execution_optimistic": False, "finalized": self.beaconkit or slot <= self.chain.finalized_slot}
 
     def _parse_ids(self, ids: list[str]) -> tuple[set[int], set[bytes]]:
         indices: set[int] = set()
@@ -189,10 +213,18 @@ class BeaconApi:
     # -- handlers ----------------------------------------------------------------------------------------
 
     async def syncing(self, request: web.Request) -> web.Response:
+        distance = 0
+        if self.beaconkit:
+            # beacon-kit sets syncingToHeight in FinalizeBlock and the head moves at Commit: between the two,
+            # once per block, it says is_syncing with distance 1. Here: the first 0.3 s a request sees a slot.
+            now = time.monotonic()
+            if self._seen_head[0] != self.chain.slot:
+                self._seen_head = (self.chain.slot, now)
+            distance = 1 if now - self._seen_head[1] < 0.3 else 0
         data = {
             "head_slot": str(self.chain.slot),
-            "sync_distance": "0",
-            "is_syncing": False,
+            "sync_distance": str(distance),
+            "is_syncing": distance > 0,
             "is_optimistic": False,
             "el_offline": False,
         }
@@ -205,8 +237,24 @@ class BeaconApi:
     async def health(self, request: web.Request) -> web.Response:
         return web.Response(status=200)
 
+    async def not_implemented(self, request: web.Request) -> web.Response:
+        """beacon-kit's BaseHandler.NotImplemented: a plain error, so 500 (`node-api/handlers/handlers.go`)."""
+        return _error(500, f"endpoint {request.path} is not yet implemented")
+
     async def spec(self, request: web.Request) -> web.Response:
         config = self.chain.config
+        if self.beaconkit:  # the five keys of handlers/config/types/response.go
+            return web.json_response(
+                {
+                    "data": {
+                        "DEPOSIT_CONTRACT_ADDRESS": "0x4242424242424242424242424242424242424242",
+                        "DEPOSIT_NETWORK_ID": str(self.chain_id),
+                        "DOMAIN_AGGREGATE_AND_PROOF": "0x06000000",
+                        "INACTIVITY_PENALTY_QUOTIENT": "0",
+                        "INACTIVITY_PENALTY_QUOTIENT_ALTAIR": "0",
+                    }
+                }
+            )
         data = {
             "CONFIG_NAME": "pool-oracle-devnet",
             "PRESET_BASE": "mainnet",
@@ -229,7 +277,8 @@ class BeaconApi:
         data = {
             "genesis_time": str(self.chain.config.genesis_time),
             "genesis_validators_root": hex0x(self.chain.genesis_validators_root),
-            "genesis_fork_version": "0x04000000",
+            # beacon-kit: the genesis state's fork.current_version (handlers/beacon/genesis.go)
+            "genesis_fork_version": "0x" + VERSION_BYTES[self.fork_name] if self.beaconkit else "0x04000000",
         }
         return web.json_response({"data": data})
 
@@ -245,7 +294,8 @@ class BeaconApi:
             "body_root": hex0x(header["body_root"]),
         }
         return {
-            "root": hex0x(record.block_root),
+            # beacon-kit answers the body root here (handlers/beacon/header.go); the spec, the block root.
+            "root": hex0x(header["body_root"] if self.beaconkit else record.block_root),
             "canonical": True,
             "header": {"message": message, "signature": "0x" + "00" * 96},
         }
@@ -268,7 +318,7 @@ class BeaconApi:
         return web.json_response({"execution_optimistic": False, "finalized": finalized, "data": entries})
 
     async def header(self, request: web.Request) -> web.Response:
-        slot = self._slot_of(request.match_info["block_id"], "block")
+        slot = self._slot_of(request.match_info["block_id"], "block", header=True)
         return web.json_response({**self._meta(slot), "data": self._header_entry(slot)})
 
     async def block_root(self, request: web.Request) -> web.Response:
@@ -343,14 +393,16 @@ class BeaconApi:
     async def debug_state(self, request: web.Request) -> web.StreamResponse:
         slot = self._slot_of(request.match_info["state_id"], "state")
         record = self.chain.records[slot]
-        headers = {"Eth-Consensus-Version": "electra"}
-        accept = request.headers.get("Accept", "application/json")
-        if "application/octet-stream" in accept and not self.beaconkit:
-            return web.Response(body=record.state, content_type="application/octet-stream", headers=headers)
         layout = self.chain.layout
         buf = np.frombuffer(record.state, dtype=np.uint8)
-        data = to_json(layout.state, layout.state.decode(buf, 0, len(record.state), "BeaconState"))
-        body = {**self._meta(slot), "version": "electra", "data": data}
+        value = layout.state.decode(buf, 0, len(record.state), "BeaconState")
+        if self.beaconkit:  # JSON only, whatever is asked; the fork only in `version`
+            return web.json_response(write_debug_state(layout, value, self.fork_name), dumps=json.dumps)
+        headers = {"Eth-Consensus-Version": self.fork_name}
+        accept = request.headers.get("Accept", "application/json")
+        if "application/octet-stream" in accept:
+            return web.Response(body=record.state, content_type="application/octet-stream", headers=headers)
+        body = {**self._meta(slot), "version": self.fork_name, "data": to_json(layout.state, value)}
         return web.json_response(body, headers=headers, dumps=json.dumps)
 
     # -- beacon-kit proofs -------------------------------------------------------------------------------
@@ -358,8 +410,8 @@ class BeaconApi:
     def _proof_slot(self, timestamp_id: str) -> int:
         if timestamp_id.startswith("t") and timestamp_id[1:].isdigit():
             slot = self.el_parent_slots.get(int(timestamp_id[1:]))
-            if slot is None:
-                raise ApiError(404, f"no execution block with timestamp {timestamp_id[1:]}")
+            if slot is None:  # storage/block/store.go: a plain error, so 500
+                raise ApiError(500, f"slot not found at timestamp: {timestamp_id[1:]}")
             return self._slot_of(str(slot), "block")
         return self._slot_of(timestamp_id, "block")
 
@@ -383,9 +435,14 @@ class BeaconApi:
         if not raw.isdigit():
             raise ApiError(400, f"invalid validator index: {raw}")
         index = int(raw)
-        if index >= state.validator_count:
-            raise ApiError(404, f"validator index {index} out of range ({state.validator_count} validators)")
+        if index >= state.validator_count:  # beacon-kit fails reading the state: a plain error, so 500
+            raise ApiError(500, f"failed to get validator {index}: collections: not found")
         return index
+
+    def _electra_only(self, state: BeaconState) -> None:
+        """Balance and credentials proofs exist from Electra only (proof/merkle/generalized_indexes.go)."""
+        if not state.layout.has_field("pending_partial_withdrawals"):
+            raise ApiError(500, "unsupported fork version: 0x04000000")
 
     async def proof_pubkey(self, request: web.Request) -> web.Response:
         state, body = self._proof_base(self._proof_slot(request.match_info["timestamp_id"]))
@@ -398,6 +455,7 @@ class BeaconApi:
     async def proof_credentials(self, request: web.Request) -> web.Response:
         state, body = self._proof_base(self._proof_slot(request.match_info["timestamp_id"]))
         index = self._validator_index(request, state)
+        self._electra_only(state)
         _, branch = state.prove(state.layout.withdrawal_credentials_gindex(index))
         body["validator_withdrawal_credentials"] = hex0x(state.validator(index)["withdrawal_credentials"])
         body["withdrawal_credentials_proof"] = [hex0x(node) for node in branch]
@@ -406,6 +464,7 @@ class BeaconApi:
     async def proof_balance(self, request: web.Request) -> web.Response:
         state, body = self._proof_base(self._proof_slot(request.match_info["timestamp_id"]))
         index = self._validator_index(request, state)
+        self._electra_only(state)
         leaf, branch = state.prove(state.layout.balance_gindex(index))
         body["validator_balance"] = hex(state.balance(index))
         body["balance_leaf"] = hex0x(leaf)
@@ -434,7 +493,6 @@ class BeaconApi:
             ("GET", "/eth/v1/beacon/genesis", self.genesis),
             ("GET", "/eth/v1/beacon/headers", self.headers),
             ("GET", "/eth/v1/beacon/headers/{block_id}", self.header),
-            ("GET", "/eth/v1/beacon/blocks/{block_id}/root", self.block_root),
             ("GET", "/eth/v1/beacon/states/{state_id}/root", self.state_root),
             ("GET", "/eth/v1/beacon/states/{state_id}/validators", self.validators_get),
             ("POST", "/eth/v1/beacon/states/{state_id}/validators", self.validators_post),
@@ -461,11 +519,15 @@ class BeaconApi:
                     self.proof_balance,
                 ),
                 ("GET", "/bkit/v1/proof/block_proposer/{timestamp_id}", self.proof_proposer),
+                ("GET", "/eth/v1/node/health", self.not_implemented),
+                ("GET", "/eth/v1/beacon/states/{state_id}/finality_checkpoints", self.not_implemented),
+                ("GET", "/eth/v1/beacon/blocks/{block_id}/root", self.not_implemented),
             ]
         else:
             routes += [
                 ("GET", "/eth/v1/node/health", self.health),
                 ("GET", "/eth/v1/beacon/states/{state_id}/finality_checkpoints", self.finality_checkpoints),
+                ("GET", "/eth/v1/beacon/blocks/{block_id}/root", self.block_root),
             ]
         for method, path, handler in routes:
             app.router.add_route(method, path, handler)

@@ -26,6 +26,9 @@ from oracle.ssz.types import MerkleCache
 
 ZERO32 = b"\x00" * 32
 MAX_HISTORY_ROOTS = 8192
+# beacon-kit's SlotsPerHistoricalRoot and EpochsPerHistoricalVector on mainnet (config/spec/defaults.go): its
+# block_roots, state_roots and randao_mixes lists hold 8 entries each.
+BEACONKIT_HISTORY = 8
 EPOCHS_PER_HISTORICAL_VECTOR = 65536
 SYNC_COMMITTEE_SIZE = 512
 FORK_VERSIONS = {"deneb": bytes.fromhex("04000000"), "electra": bytes.fromhex("05000000")}
@@ -419,11 +422,20 @@ class SimulatedChain:
         }
 
     def _history(self, roots: dict[int, bytes]) -> list[bytes]:
-        """block_roots / state_roots indexed by slot % 8192, as far as the chain has come."""
-        length = min(self.slot, MAX_HISTORY_ROOTS)
+        """block_roots / state_roots indexed by slot % their length, as far as the chain has come."""
+        size = MAX_HISTORY_ROOTS if self.ethereum else BEACONKIT_HISTORY
+        length = min(self.slot, size)
         out = [ZERO32] * length
-        for slot in range(max(0, self.slot - MAX_HISTORY_ROOTS), self.slot):
-            out[slot % MAX_HISTORY_ROOTS] = roots.get(slot, ZERO32)
+        for slot in range(max(0, self.slot - size), self.slot):
+            out[slot % size] = roots.get(slot, ZERO32)
+        return out
+
+    def _beaconkit_randao(self) -> list[bytes]:
+        """beacon-kit's randao_mixes: the last BEACONKIT_HISTORY mixes, indexed by epoch % that."""
+        count = len(self.randao)
+        out = [ZERO32] * min(count, BEACONKIT_HISTORY)
+        for epoch in range(max(0, count - BEACONKIT_HISTORY), count):
+            out[epoch % BEACONKIT_HISTORY] = self.randao[epoch]
         return out
 
     def _encode(self, payload: Payload | None) -> bytes:
@@ -503,7 +515,7 @@ class SimulatedChain:
             fields.update(
                 block_roots=block_roots,
                 state_roots=state_roots,
-                randao_mixes=self.randao[-EPOCHS_PER_HISTORICAL_VECTOR:],
+                randao_mixes=self._beaconkit_randao(),
                 slashings=[],
                 total_slashing=0,
             )

@@ -18,7 +18,7 @@ import structlog
 from eth_account.signers.local import LocalAccount
 
 from oracle import __version__
-from oracle.beacon.client import BeaconNode, EndpointError, Genesis
+from oracle.beacon.client import BeaconNode, EndpointError, Genesis, NotFound, Syncing
 from oracle.config.settings import Settings
 from oracle.execution.el import ExecutionClient, ExecutionError, decode_revert
 from oracle.execution.txmanager import TxManager, TxOutcome
@@ -27,8 +27,8 @@ from oracle.reporting.reconcile import Decision, Lags, Limits, PoolBooks, reconc
 from oracle.service import metrics
 from oracle.service.faults import crash_point
 from oracle.service.journal import Journal
+from oracle.ssz.bkjson import read_debug_state
 from oracle.ssz.errors import ProofError, SSZError
-from oracle.ssz.jsonfmt import ssz_from_json
 from oracle.ssz.layouts import Layout, get_layout
 from oracle.ssz.state import BeaconState, eth1_credentials, load_state
 from oracle.ssz.types import MerkleCache
@@ -137,6 +137,54 @@ class CycleResult:
 # -- stage 1: endpoints --------------------------------------------------------------------------------
 
 
+def chain_problem(settings: Settings, family: str, genesis: Genesis, spec: dict[str, str]) -> str | None:
+    """Why a beacon node does not serve the configured network, or None. A check is never skipped because a
+    key is absent: beacon-kit's spec has five keys (DEPOSIT_NETWORK_ID, no DEPOSIT_CHAIN_ID, no SECONDS_PER_SLOT)."""
+    expected_root = settings.genesis_validators_root.lower()
+    if expected_root and "0x" + genesis.validators_root.hex() != expected_root:
+        return (
+            f"genesis_validators_root 0x{genesis.validators_root.hex()} is not the configured {expected_root}: "
+            "a node of another network"
+        )
+    key = "DEPOSIT_CHAIN_ID" if "DEPOSIT_CHAIN_ID" in spec else "DEPOSIT_NETWORK_ID"
+    chain = spec.get(key)
+    if chain is None:
+        return "its spec has neither DEPOSIT_CHAIN_ID nor DEPOSIT_NETWORK_ID: cannot tell which chain it serves"
+    if not chain.isdigit() or int(chain) != settings.chain_id:
+        return f"spec {key} {chain} is not chain_id {settings.chain_id}"
+    if family == "ethereum":
+        seconds = spec.get("SECONDS_PER_SLOT", "")
+        if not seconds.isdigit() or int(seconds) == 0:
+            return f"spec SECONDS_PER_SLOT {seconds or 'missing'}: the finalized anchor needs it"
+    return None
+
+
+def is_lagging(syncing: Syncing, max_lag: int) -> bool:
+    """beacon-kit reports is_syncing with distance 1 between FinalizeBlock and Commit, once per block: that
+    flicker is not a node to set aside."""
+    return syncing.distance > max(max_lag, 1) or (syncing.is_syncing and syncing.distance > 1)
+
+
+async def probe_beacon(ctx: Context, node: BeaconNode) -> int:
+    """A node's head slot, after it has shown it serves the configured chain (every cycle, every node: facts
+    are stored only once a node has passed)."""
+    genesis = await node.genesis(retry=False)
+    syncing = await node.syncing(retry=False)
+    spec = await node.spec(retry=False)
+    problem = chain_problem(ctx.settings, ctx.layout.family, genesis, spec)
+    if problem is None and ctx.genesis is not None and genesis.validators_root != ctx.genesis.validators_root:
+        problem = "genesis_validators_root differs from the other endpoints'"
+    if problem is not None:
+        raise EndpointError(node.label, "chain", problem)
+    if is_lagging(syncing, ctx.settings.endpoints.max_head_lag_slots):
+        raise EndpointError(node.label, "syncing", f"syncing (distance {syncing.distance})")
+    if ctx.genesis is None:
+        ctx.genesis = genesis
+        if ctx.layout.family == "ethereum":
+            ctx.seconds_per_slot = int(spec["SECONDS_PER_SLOT"])
+    return syncing.head_slot
+
+
 async def check_endpoints(ctx: Context) -> None:
     """All endpoints agree on genesis, chain and spec with each other and the config; syncing or lagging
     ones are set aside for this cycle."""
@@ -144,20 +192,7 @@ async def check_endpoints(ctx: Context) -> None:
     heads: dict[BeaconNode, int] = {}
     for node in ctx.beacon:
         try:
-            genesis = await node.genesis(retry=False)
-            head, syncing, distance = await node.syncing(retry=False)
-            if ctx.genesis is None:
-                ctx.genesis = genesis
-                spec = await node.spec()
-                ctx.seconds_per_slot = int(spec.get("SECONDS_PER_SLOT", "0") or 0)
-                chain = spec.get("DEPOSIT_CHAIN_ID")
-                if chain and chain.isdigit() and int(chain) != settings.chain_id:
-                    raise CycleError(f"{node.label}: DEPOSIT_CHAIN_ID {chain} is not chain_id {settings.chain_id}")
-            elif genesis.validators_root != ctx.genesis.validators_root:
-                raise EndpointError(node.label, "genesis", "genesis_validators_root differs from the other endpoints")
-            if syncing or distance > settings.endpoints.max_head_lag_slots:
-                raise EndpointError(node.label, "syncing", f"syncing (distance {distance})")
-            heads[node] = head
+            heads[node] = await probe_beacon(ctx, node)
             metrics.ENDPOINT_UP.labels("beacon", node.label).set(1)
         except EndpointError as exc:
             metrics.ENDPOINT_UP.labels("beacon", node.label).set(0)
@@ -230,6 +265,12 @@ async def pin_anchor(ctx: Context, node: BeaconNode) -> Anchor:
     Ethereum: the finalized block and the first EL block after it."""
     if ctx.layout.family == "beaconkit":
         latest = await ctx.el.block("latest")
+        if not ctx.seconds_per_slot:  # beacon-kit's spec has no SECONDS_PER_SLOT: one EL block per slot
+            earlier = await ctx.el.block(max(0, int(latest["number"]) - 16))
+            blocks = int(latest["number"]) - int(earlier["number"])
+            ctx.seconds_per_slot = max(
+                1, round((int(latest["timestamp"]) - int(earlier["timestamp"])) / max(blocks, 1))
+            )
         for back in range(4):
             number = int(latest["number"]) - back
             block = latest if back == 0 else await ctx.el.block(number)
@@ -237,9 +278,9 @@ async def pin_anchor(ctx: Context, node: BeaconNode) -> Anchor:
             root = await ctx.el.beacon_root(timestamp)
             if root is None:
                 continue
-            header = await node.header("0x" + root.hex())
-            metrics.FINALIZED_SLOT.set(header.slot)  # CometBFT: every block is final
-            return Anchor(header.slot, root, timestamp, number)
+            slot = await slot_of_block_root(node, root)
+            metrics.FINALIZED_SLOT.set(slot)  # CometBFT: every block is final
+            return Anchor(slot, root, timestamp, number)
         raise CycleError("no EIP-4788 root in the latest EL blocks")
     finalized = await node.header("finalized")
     metrics.FINALIZED_SLOT.set(finalized.slot)
@@ -247,10 +288,8 @@ async def pin_anchor(ctx: Context, node: BeaconNode) -> Anchor:
     for slot in range(finalized.slot + 1, finalized.slot + 65):
         try:
             await node.header(str(slot))
-        except EndpointError as exc:
-            if exc.status == 404:
-                continue
-            raise
+        except NotFound:
+            continue
         timestamp = ctx.genesis.time + slot * ctx.seconds_per_slot
         root = await ctx.el.beacon_root(timestamp)
         if root != finalized.root:
@@ -258,6 +297,25 @@ async def pin_anchor(ctx: Context, node: BeaconNode) -> Anchor:
         block = await ctx.el.block("latest")
         return Anchor(finalized.slot, finalized.root, timestamp, int(block["number"]))
     raise CycleError("no block after the finalized one yet")
+
+
+async def slot_of_block_root(node: BeaconNode, root: bytes, walk: int = 8) -> int:
+    """The slot of a block root. beacon-kit resolves roots from an in-memory store of blocks finalized since
+    the node started (older ones answer 500), so on a miss walk back from head comparing the roots of the
+    headers, which we hash ourselves."""
+    try:
+        header = await node.header("0x" + root.hex())
+        if header.root == root:
+            return header.slot
+    except EndpointError as exc:
+        if exc.retryable:
+            raise
+    head = await node.header("head")
+    for slot in range(head.slot, max(-1, head.slot - walk), -1):
+        header = head if slot == head.slot else await node.header(str(slot))
+        if header.root == root:
+            return header.slot
+    raise EndpointError(node.label, "header", f"block root 0x{root.hex()} is not among the last {walk} blocks")
 
 
 # -- stage 3: the CL view ------------------------------------------------------------------------------------
@@ -268,19 +326,26 @@ async def load_cl_state(ctx: Context, node: BeaconNode, anchor: Anchor) -> Beaco
     its block root must be the anchor's."""
     started = time.perf_counter()
     raw: bytes | bytearray
+    layout = ctx.layout
     if ctx.layout.family == "beaconkit":
-        data = await node.state_json(str(anchor.slot))
+        document = await node.state_document(str(anchor.slot))
         try:
-            raw = ssz_from_json(ctx.layout.state, data, "state")
+            layout, version, raw = read_debug_state(document)
         except SSZError as exc:
             raise EndpointError(node.label, "state", f"malformed state: {exc}") from None
+        if layout.family != "beaconkit":
+            raise EndpointError(node.label, "state", f"served an Ethereum {version} state, the layout is beacon-kit's")
+        if layout is not ctx.layout:
+            log.warning("the node serves another fork than configured", endpoint=node.label, fork=version,
+                        served_layout=layout.name, configured_layout=ctx.layout.name)  # fmt: skip
     else:
+        node.expected_fork = ctx.layout.name.split("-", 1)[1]
         raw = await node.state_ssz(str(anchor.slot), timeout=max(120.0, ctx.settings.endpoints.request_timeout_seconds))
     big = len(raw) > 50_000_000
     if big:
         log.info("merkleizing the state", slot=anchor.slot, megabytes=round(len(raw) / 1e6))
     try:
-        state = await asyncio.to_thread(load_state, raw, ctx.layout, ctx.cache)
+        state = await asyncio.to_thread(load_state, raw, layout, ctx.cache)
     except SSZError as exc:
         raise EndpointError(node.label, "state", f"malformed state: {exc}") from None
     metrics.PROOF_BUILD_SECONDS.labels("state").observe(time.perf_counter() - started)
@@ -345,7 +410,8 @@ async def prove(ctx: Context, node: BeaconNode, anchor: Anchor, state: BeaconSta
     """Verified proofs for the pool's validator: the node's (beacon-kit) checked against the EIP-4788 root
     and our engine's, or ours alone. None if nothing verifies (then nothing is sent)."""
     candidates: list[ProvenBalance] = []
-    if ctx.layout.family == "beaconkit":
+    # beacon-kit serves balance proofs from Electra only (merkle/generalized_indexes.go).
+    if state.layout.family == "beaconkit" and state.layout.has_field("pending_partial_withdrawals"):
         started = time.perf_counter()
         try:
             candidates.append(await node_proof(node, anchor, pool.index))
@@ -364,7 +430,7 @@ async def prove(ctx: Context, node: BeaconNode, anchor: Anchor, state: BeaconSta
     verified = None
     for candidate in candidates:
         started = time.perf_counter()
-        problems = verify(candidate, ctx.layout, anchor.block_root)
+        problems = verify(candidate, state.layout, anchor.block_root)
         metrics.PROOF_VERIFY_SECONDS.observe(time.perf_counter() - started)
         if candidate.pubkey != pool.pubkey:
             problems.append("proof is for another validator's pubkey")
@@ -417,11 +483,11 @@ async def collect_lags(ctx: Context, anchor: Anchor, state: BeaconState, pools: 
         key = bytes(event["args"]["pubkey"])
         requested[key] = requested.get(key, 0) + 1
     queued: dict[int, int] = {}
-    if ctx.layout.has_field("pending_partial_withdrawals"):
+    if state.layout.has_field("pending_partial_withdrawals"):
         for entry in state.field("pending_partial_withdrawals"):
             queued[int(entry["validator_index"])] = queued.get(int(entry["validator_index"]), 0) + int(entry["amount"])
     pending_deposits: dict[bytes, int] = {}
-    if ctx.layout.has_field("pending_deposits"):
+    if state.layout.has_field("pending_deposits"):
         for entry in state.field("pending_deposits"):
             pending_deposits[entry["pubkey"]] = pending_deposits.get(entry["pubkey"], 0) + 1
     out = {}

@@ -100,8 +100,9 @@ class BeaconState:
         raw = BeaconBlockHeader.decode(buf, start, end, "BeaconState.latest_block_header")
         if raw["state_root"] != ZERO_ROOT:
             raise SSZError(
-                "latest_block_header.state_root is already filled in: this state was advanced past its block "
-                f"(slot {raw['slot']}), so no block root commits to it; use the state at the block's slot",
+                "latest_block_header.state_root is already filled in: process_slot was applied to this state "
+                f"after its block (slot {raw['slot']}), so no block root commits to it; use the state at the "
+                "block's slot (older beacon-kit nodes serve states so: upgrade the node)",
                 path="BeaconState.latest_block_header.state_root",
                 offset=start + 48,
             )

@@ -127,7 +127,9 @@ def test_a_tampered_node_proof_is_caught_and_never_sent(devnet: Devnet, tmp_path
         body = tamper_proof(path, body)
         if path.startswith("/eth/v2/debug/beacon/states/"):
             balances = body["data"]["balances"]
-            balances[pool.index] = str(int(balances[pool.index]) + 10**9)
+            # beacon-kit writes balances as bare JSON numbers (Go uint64), the Beacon API as strings
+            bumped = int(balances[pool.index]) + 10**9
+            balances[pool.index] = bumped if isinstance(balances[pool.index], int) else str(bumped)
         return body
 
     with TamperingProxy(f"http://127.0.0.1:{devnet.beacon_port}", tamper_state) as proxy:
@@ -200,13 +202,14 @@ def test_audit_mode_sends_nothing_and_exposes_drift_in_metrics(devnet: Devnet, t
     balance = drift_then_settle(devnet, pool, 2 * ETHER)
     key = tmp_path / "no-role.key"
     key.write_text("0x7c852118294e51e653712a81e05800f419141751be58f605c371e15141b007a6\n")  # account 3: no role
-    port = free_port()
+    port, configured_port = free_port(), free_port()
     env = daemon_env(
-        tmp_path, "g", POOL_ORACLE_SIGNER_KEY_FILE=str(key), POOL_ORACLE_SERVICE_METRICS_ADDRESS=f"127.0.0.1:{port}",
-        POOL_ORACLE_REPORTING_INTERVAL_SECONDS="2",
+        tmp_path, "g", POOL_ORACLE_SIGNER_KEY_FILE=str(key),
+        POOL_ORACLE_SERVICE_METRICS_ADDRESS=f"127.0.0.1:{configured_port}", POOL_ORACLE_REPORTING_INTERVAL_SECONDS="2",
     )  # fmt: skip
-    proc = subprocess.Popen([*exe(), "run", "--config", str(devnet.config)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env)  # fmt: skip
+    # --metrics-address overrides the configuration
+    proc = subprocess.Popen([*exe(), "run", "--config", str(devnet.config), "--metrics-address", f"127.0.0.1:{port}"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)  # fmt: skip
     try:
         deadline = time.monotonic() + 60
         body = ""
@@ -223,6 +226,7 @@ def test_audit_mode_sends_nothing_and_exposes_drift_in_metrics(devnet: Devnet, t
         assert metric(body, "pool_oracle_build_info", signer="0x90F79bf6EB2c4f870365E785982E1f101E93b906") == 1
         assert scrape(f"http://127.0.0.1:{port}/healthz")[0] == 200
         assert scrape(f"http://127.0.0.1:{port}/readyz")[0] == 200
+        assert scrape(f"http://127.0.0.1:{configured_port}/healthz")[0] != 200  # nothing serves there
         assert devnet.reports(pool, from_block=start_block) == []
     finally:
         proc.send_signal(signal.SIGTERM)

@@ -118,3 +118,20 @@ def test_alert_rules_check_and_unit_tests() -> None:
     tested = (folder / "alerts_test.yml").read_text()
     for rule in rules:
         assert f"alertname: {rule['alert']}" in tested, f"{rule['alert']} has no promtool unit test"
+
+
+def test_nothing_reads_outside_the_repository() -> None:
+    """A user's clone has no ../shared: code, tests, Makefile, Dockerfile and CI read only the repository."""
+    tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
+    suffixes = (".py", ".mjs", ".yml", ".yaml", ".toml", ".sh", ".cfg")
+    names = ("Makefile", "Dockerfile", "run")
+    offenders = []
+    for name in tracked:
+        if name.startswith("tests/data/") or name == "tests/deploy/test_static.py":
+            continue
+        if not (name.endswith(suffixes) or Path(name).name in names):
+            continue
+        text = (ROOT / name).read_text(errors="replace")
+        if re.search(r"\.\./shared|parents\[2\]\s*/\s*\"shared\"|/work/", text):
+            offenders.append(name)
+    assert offenders == []
