@@ -13,16 +13,9 @@ from eth_account.signers.local import LocalAccount
 from oracle.beacon.client import EndpointError
 from oracle.config.settings import Settings
 from oracle.execution.el import ExecutionError
-from oracle.reporting.pipeline import (
-    Context,
-    CycleError,
-    CycleResult,
-    Pool,
-    chain_problem,
-    check_endpoints,
-    is_lagging,
-    run_cycle,
-)
+from oracle.reporting.context import Context, CycleError, CycleResult, Pool
+from oracle.reporting.endpoints import chain_problem, check_endpoints, is_lagging
+from oracle.reporting.pipeline import run_cycle
 from oracle.reporting.proofs import ProvenBalance
 from oracle.reporting.reconcile import Decision
 from oracle.service.daemon import run_daemon

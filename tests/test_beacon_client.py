@@ -19,7 +19,7 @@ from aiohttp import web
 from oracle.beacon import client
 from oracle.beacon.client import BeaconNode, EndpointError, NotFound, header_root
 from oracle.devnet.anvil import free_port
-from oracle.reporting.pipeline import slot_of_block_root
+from oracle.reporting.anchor import slot_of_block_root
 
 pytestmark = pytest.mark.unit
 Handler = Callable[[web.Request], Any]

@@ -25,7 +25,7 @@ from oracle.beacon.client import (
     parse_validators,
 )
 from oracle.config.settings import load_settings
-from oracle.reporting.pipeline import chain_problem, is_lagging
+from oracle.reporting.endpoints import chain_problem, is_lagging
 from oracle.ssz.bkjson import GO_FIELDS, read_debug_state, write_debug_state
 from oracle.ssz.errors import SSZError
 from oracle.ssz.layouts import LAYOUTS

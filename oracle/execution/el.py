@@ -12,16 +12,19 @@ from functools import cache
 from importlib import resources
 from typing import Any, TypeVar
 
+import aiohttp
 from eth_utils.crypto import keccak
 from web3 import AsyncHTTPProvider, AsyncWeb3
 from web3.contract import AsyncContract
 from web3.exceptions import ContractCustomError, ContractLogicError, Web3Exception
 
+from oracle import safejson
 from oracle.service import metrics
 from oracle.service.metrics import endpoint_label
 
 BEACON_ROOTS = "0x000F3df6D732807Ef1319fB7B8bB8522d0Beac02"
 T = TypeVar("T")
+MAX_RESPONSE_BYTES = 64 << 20  # eth_getLogs over a few thousand blocks stays far below
 
 
 class ExecutionError(Exception):
@@ -69,6 +72,54 @@ def decode_revert(data: Any) -> str:
     return error_selectors().get(selector, f"unknown error {selector}").split("(")[0]
 
 
+class TransportError(Web3Exception):
+    """An EL endpoint that did not answer usefully (connection, HTTP status, size, malformed body). The
+    message names the endpoint by host:port only: URLs often carry API keys."""
+
+
+class GuardedHTTPProvider(AsyncHTTPProvider):
+    """web3's HTTP provider with what an oracle needs of it: one attempt per call (web3 retries five times
+    by default, multiplying every timeout; failover is ours), HTTP errors (429, 5xx) raised as
+    TransportError without the URL (aiohttp's ClientResponseError carries it, API key and all), answers
+    capped in size, and JSON measured before it is decoded (safejson)."""
+
+    def __init__(self, url: str, timeout: float) -> None:
+        super().__init__(url, exception_retry_configuration=None)
+        self.label = endpoint_label(url)
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._session: aiohttp.ClientSession | None = None
+
+    async def _make_request(self, method: Any, request_data: bytes) -> bytes:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession()
+        where = f"{self.label} {method}"
+        try:
+            async with self._session.post(
+                str(self.endpoint_uri), data=request_data, headers=self.get_request_headers(), timeout=self._timeout
+            ) as response:
+                if response.status >= 400:
+                    raise TransportError(f"{where}: HTTP {response.status}")
+                if (response.content_length or 0) > MAX_RESPONSE_BYTES:
+                    raise TransportError(f"{where}: answer of {response.content_length} bytes exceeds the cap")
+                body = bytearray()
+                async for chunk in response.content.iter_chunked(1 << 16):
+                    body += chunk
+                    if len(body) > MAX_RESPONSE_BYTES:
+                        raise TransportError(f"{where}: answer longer than {MAX_RESPONSE_BYTES} bytes")
+                if safejson.nesting_depth(body) > safejson.MAX_DEPTH:  # would overflow web3's JSON decoder
+                    raise TransportError(f"{where}: answer nests deeper than {safejson.MAX_DEPTH} levels")
+                return bytes(body)
+        except aiohttp.ClientError as exc:
+            raise TransportError(f"{where}: {type(exc).__name__}") from None
+        except TimeoutError:
+            raise TransportError(f"{where}: timed out") from None
+
+    async def disconnect(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+        await super().disconnect()
+
+
 @dataclass
 class ExecutionEndpoint:
     url: str
@@ -81,10 +132,7 @@ class ExecutionEndpoint:
 
 class ExecutionClient:
     def __init__(self, urls: list[str] | tuple[str, ...], timeout: float) -> None:
-        self.endpoints = [
-            ExecutionEndpoint(url, AsyncWeb3(AsyncHTTPProvider(url, request_kwargs={"timeout": timeout})))
-            for url in urls
-        ]
+        self.endpoints = [ExecutionEndpoint(url, AsyncWeb3(GuardedHTTPProvider(url, timeout))) for url in urls]
         self.healthy: list[ExecutionEndpoint] = list(self.endpoints)
 
     @property
@@ -106,7 +154,7 @@ class ExecutionClient:
                 return await call(endpoint.w3)
             except (ContractCustomError, ContractLogicError):
                 raise  # a revert is an answer, not an endpoint failure
-            except (Web3Exception, OSError, TimeoutError, ValueError) as exc:
+            except (Web3Exception, OSError, TimeoutError, ValueError, aiohttp.ClientError) as exc:
                 reason = type(exc).__name__
                 metrics.EL_ERRORS.labels(endpoint.label, reason).inc()
                 errors.append(f"{endpoint.label}: {reason}: {str(exc)[:160]}")

@@ -12,7 +12,8 @@ from eth_account.signers.local import LocalAccount
 from oracle.beacon.client import EndpointError
 from oracle.config.settings import Settings
 from oracle.execution.el import ExecutionError
-from oracle.reporting.pipeline import Context, CycleError, run_cycle
+from oracle.reporting.context import Context, CycleError
+from oracle.reporting.pipeline import run_cycle
 from oracle.service import metrics
 from oracle.service.http import Health, serve
 

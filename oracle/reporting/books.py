@@ -1,0 +1,81 @@
+"""Stage 5: what is in flight between the EL and the CL, and each pool's books on chain."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable
+from typing import Any
+
+from oracle.execution.el import ExecutionError
+from oracle.reporting.context import Anchor, Context, Pool
+from oracle.reporting.reconcile import Lags, PoolBooks
+from oracle.ssz.state import BeaconState
+from oracle.types import FAR_FUTURE_EPOCH
+
+SHARE = 10**18
+
+
+async def collect_lags(ctx: Context, anchor: Anchor, state: BeaconState, pools: list[Pool]) -> dict[int, Lags]:
+    settings = ctx.settings.reporting
+    processed = int(state.field("eth1_deposit_index"))
+    latest = int((await ctx.el.block("latest"))["number"])
+    start = max(0, anchor.el_block - settings.deposit_lookback_blocks)
+    deposit_contract = ctx.settings.contracts.beacon_deposit
+    events = await ctx.el.logs("BeaconDeposit", deposit_contract, "Deposit", start, latest)
+    in_flight: dict[bytes, int] = {}
+    seen = set()
+    for event in events:
+        args = event["args"]
+        if int(args["index"]) >= processed:
+            seen.add(int(args["index"]))
+            key = bytes(args["pubkey"])
+            in_flight[key] = in_flight.get(key, 0) + int(args["amount"])
+    unknown = False
+    try:
+        total = int(await ctx.el.view("BeaconDeposit", deposit_contract, "depositCount", block=latest))
+        unknown = total - processed > len(seen)
+    except ExecutionError:
+        unknown = bool(seen) and min(seen) > processed  # older unprocessed deposits than the lookback shows
+    withdrawals = await ctx.el.logs(
+        "WithdrawalVault",
+        ctx.vault,
+        "ELWithdrawalTriggered",
+        max(0, anchor.el_block - settings.withdrawal_lookback_blocks),
+        latest,
+    )
+    requested: dict[bytes, int] = {}
+    for event in withdrawals:
+        key = bytes(event["args"]["pubkey"])
+        requested[key] = requested.get(key, 0) + 1
+    queued: dict[int, int] = {}
+    if state.layout.has_field("pending_partial_withdrawals"):
+        for entry in state.field("pending_partial_withdrawals"):
+            queued[int(entry["validator_index"])] = queued.get(int(entry["validator_index"]), 0) + int(entry["amount"])
+    pending_deposits: dict[bytes, int] = {}
+    if state.layout.has_field("pending_deposits"):
+        for entry in state.field("pending_deposits"):
+            pending_deposits[entry["pubkey"]] = pending_deposits.get(entry["pubkey"], 0) + 1
+    out = {}
+    for pool in pools:
+        record = state.validator(pool.index)
+        out[pool.index] = Lags(
+            deposits_in_flight_gwei=in_flight.get(pool.pubkey, 0),
+            deposit_lag_unknown=unknown,
+            pending_withdrawal_gwei=queued.get(pool.index, 0),
+            recent_withdrawal_requests=requested.get(pool.pubkey, 0),
+            # An exit in progress: the balance will be swept to the vault; report once the pool is closed.
+            exiting=record["exit_epoch"] != FAR_FUTURE_EPOCH and state.balance(pool.index) > 0,
+            pending_deposits_in_state=pending_deposits.get(pool.pubkey, 0),
+        )
+    return out
+
+
+async def read_books(ctx: Context, pool: Pool) -> PoolBooks:
+    def view(fn: str, *args: Any) -> Awaitable[Any]:
+        return ctx.el.view("StakingPool", pool.address, fn, *args)
+
+    return PoolBooks(
+        total_deposits_wei=int(await view("totalDeposits")),
+        total_assets_wei=int(await view("totalAssets")),
+        total_supply=int(await view("totalSupply")),
+        share_price_wei=int(await view("convertToAssets", SHARE)),
+    )

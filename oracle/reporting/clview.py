@@ -1,0 +1,90 @@
+"""Stage 3: the beacon state at the anchor, merkleized by our engine, and the pools it holds."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import numpy as np
+import structlog
+
+from oracle.beacon.client import BeaconNode, EndpointError
+from oracle.execution.el import ExecutionError
+from oracle.reporting.context import Anchor, Context, Pool
+from oracle.service import metrics
+from oracle.ssz.bkjson import read_debug_state
+from oracle.ssz.errors import SSZError
+from oracle.ssz.state import BeaconState, load_state
+
+log = structlog.get_logger("oracle.cycle")
+
+
+async def load_cl_state(ctx: Context, node: BeaconNode, anchor: Anchor) -> BeaconState:
+    """The state at the anchor, merkleized by our engine (JSON from beacon-kit, SSZ from Ethereum clients);
+    its block root must be the anchor's."""
+    started = time.perf_counter()
+    raw: bytes | bytearray
+    layout = ctx.layout
+    if ctx.layout.family == "beaconkit":
+        document = await node.state_document(str(anchor.slot))
+        try:
+            layout, version, raw = read_debug_state(document)
+        except SSZError as exc:
+            raise EndpointError(node.label, "state", f"malformed state: {exc}") from None
+        if layout.family != "beaconkit":
+            raise EndpointError(node.label, "state", f"served an Ethereum {version} state, the layout is beacon-kit's")
+        if layout is not ctx.layout:
+            log.warning("the node serves another fork than configured", endpoint=node.label, fork=version,
+                        served_layout=layout.name, configured_layout=ctx.layout.name)  # fmt: skip
+    else:
+        node.expected_fork = ctx.layout.name.split("-", 1)[1]
+        raw = await node.state_ssz(str(anchor.slot), timeout=max(120.0, ctx.settings.endpoints.request_timeout_seconds))
+    big = len(raw) > 50_000_000
+    if big:
+        log.info("merkleizing the state", slot=anchor.slot, megabytes=round(len(raw) / 1e6))
+    try:
+        state = await asyncio.to_thread(load_state, raw, layout, ctx.cache)
+    except SSZError as exc:
+        raise EndpointError(node.label, "state", f"malformed state: {exc}") from None
+    metrics.PROOF_BUILD_SECONDS.labels("state").observe(time.perf_counter() - started)
+    if big:
+        log.info("state ready", slot=anchor.slot, validators=state.validator_count,
+                 seconds=round(time.perf_counter() - started, 1))  # fmt: skip
+    if state.block_root != anchor.block_root:
+        metrics.PROOF_FAILURES.labels(node.label, "state").inc()
+        raise EndpointError(
+            node.label, "state", f"state of slot {anchor.slot} does not hash to the anchored block root"
+        )
+    return state
+
+
+async def discover(ctx: Context, state: BeaconState) -> tuple[list[Pool], list[tuple[Pool, str]]]:
+    """Validators paying out to the WithdrawalVault, mapped to their pools; paused and exited pools apart."""
+    records = state.validator_records()
+    # 0x01 (execution) or 0x02 (compounding, from Electra) credentials, 11 zero bytes, the vault's address
+    tail = np.frombuffer(b"\x00" * 11 + bytes.fromhex(ctx.vault[2:]), dtype=np.uint8)
+    prefix = records[:, 48]
+    indices = np.flatnonzero(((prefix == 1) | (prefix == 2)) & (records[:, 49:80] == tail).all(axis=1))
+    active, skipped = [], []
+    for index in (int(i) for i in indices):
+        pubkey = records[index, 0:48].tobytes()
+        try:
+            core = await ctx.el.view("StakingPoolContractsFactory", ctx.factory, "getCoreContracts", pubkey)
+            staking_pool = str(core[1])  # (smartOperator, stakingPool, stakingRewardsVault, incentiveCollector)
+            if int(staking_pool, 16) == 0:
+                log.info("validator pays to the vault but has no pool", validator_index=index)
+                continue
+            pool = Pool(index, pubkey, staking_pool)
+            if await ctx.el.view("StakingPool", staking_pool, "isFullyExited"):
+                skipped.append((pool, "fully_exited"))
+            elif await ctx.el.view("StakingPool", staking_pool, "paused"):
+                skipped.append((pool, "paused"))
+            else:
+                active.append(pool)
+        except ExecutionError as exc:  # one pool's failing view does not hide the others
+            log.error("pool unreadable this cycle", validator_index=index, error=str(exc)[:300])
+            skipped.append((Pool(index, pubkey, "unknown"), "unreadable"))
+    metrics.POOLS.labels("active").set(len(active))
+    metrics.POOLS.labels("paused").set(sum(1 for _, r in skipped if r == "paused"))
+    metrics.POOLS.labels("exited").set(sum(1 for _, r in skipped if r == "fully_exited"))
+    return active, skipped

@@ -1,0 +1,116 @@
+"""What lives across report cycles (the Context: endpoints, signer, journal, the engine's cache, chain facts)
+and the values that cross the stages of one cycle."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import aiohttp
+from eth_account.signers.local import LocalAccount
+
+from oracle import __version__
+from oracle.beacon.client import BeaconNode, Genesis
+from oracle.config.settings import Settings
+from oracle.execution.el import ExecutionClient
+from oracle.execution.txmanager import TxManager
+from oracle.service import metrics
+from oracle.service.journal import Journal
+from oracle.ssz.layouts import Layout, get_layout
+from oracle.ssz.types import MerkleCache
+
+
+class CycleError(Exception):
+    """The cycle cannot go on (no usable endpoint, inconsistent chain data); nothing was sent."""
+
+
+@dataclass
+class Context:
+    """What lives across cycles: endpoints, signer, journal, the engine's cache and chain facts."""
+
+    settings: Settings
+    layout: Layout
+    session: aiohttp.ClientSession
+    beacon: list[BeaconNode]
+    el: ExecutionClient
+    journal: Journal
+    account: LocalAccount | None
+    txm: TxManager | None
+    cache: MerkleCache = field(default_factory=MerkleCache)
+    genesis: Genesis | None = None
+    seconds_per_slot: int = 0
+    factory: str = ""
+    oracle: str = ""
+    vault: str = ""
+    max_timestamp_age: int = 600
+    feeder_role: bytes = b""
+    has_role: bool = False
+    healthy_beacon: list[BeaconNode] = field(default_factory=list)
+
+    @classmethod
+    async def open(cls, settings: Settings, account: LocalAccount | None) -> Context:
+        """`account`: the loaded signer (load_signer), or None for audit mode."""
+        session = aiohttp.ClientSession()
+        timeout, budget = settings.endpoints.request_timeout_seconds, settings.endpoints.retry_budget_seconds
+        beacon = [BeaconNode(url, session, timeout, budget) for url in settings.beacon_endpoints]
+        el = ExecutionClient(settings.execution_endpoints, timeout)
+        journal = Journal(Path(settings.service.journal_path).expanduser())
+        txm = TxManager(el, account, settings.chain_id, settings.transactions, journal) if account else None
+        layout = get_layout(settings.layout)
+        metrics.initialise(list(settings.beacon_endpoints), list(settings.execution_endpoints))
+        metrics.BUILD.info(
+            {
+                "version": __version__,
+                "network": settings.network,
+                "layout": layout.name,
+                "signer": account.address if account else "none",
+            }
+        )
+        return cls(settings, layout, session, beacon, el, journal, account, txm)
+
+    async def close(self) -> None:
+        await self.session.close()
+        await self.el.close()
+        self.journal.close()
+
+    @property
+    def mode(self) -> str:
+        return "reporter" if self.account is not None and self.has_role else "auditor"
+
+
+@dataclass(frozen=True)
+class Anchor:
+    """The proven slot and the EL timestamp whose EIP-4788 root is its block root."""
+
+    slot: int
+    block_root: bytes
+    timestamp: int
+    el_block: int
+
+
+@dataclass(frozen=True)
+class Pool:
+    index: int
+    pubkey: bytes
+    address: str
+
+
+@dataclass
+class PoolResult:
+    pool: Pool
+    outcome: str  # landed, unchanged, held, audit_drift, proof_failed, preflight_failed, failed, skipped...
+    reasons: tuple[str, ...] = ()
+    balance_gwei: int | None = None
+    total_deposits_gwei: int | None = None
+    share_price: float | None = None
+    predicted_share_price: float | None = None
+    tx_hash: str | None = None
+    source: str | None = None
+
+
+@dataclass
+class CycleResult:
+    anchor: Anchor | None
+    mode: str
+    pools: list[PoolResult] = field(default_factory=list)
+    skipped: list[tuple[Pool, str]] = field(default_factory=list)

@@ -1,0 +1,120 @@
+"""Stage 6: pre-flight, send and journal a report; see journalled reports through after a restart."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from typing import Any
+
+import structlog
+
+from oracle.execution.el import ExecutionError, decode_revert
+from oracle.execution.txmanager import TxOutcome
+from oracle.reporting.context import Anchor, Context, Pool
+from oracle.reporting.proofs import ProvenBalance
+from oracle.reporting.reconcile import PoolBooks
+from oracle.service.faults import crash_point
+from oracle.types import WEI_PER_GWEI
+
+log = structlog.get_logger("oracle.cycle")
+
+
+def report_args(proven: ProvenBalance, anchor: Anchor) -> tuple[Any, ...]:
+    return (
+        proven.pubkey,
+        list(proven.pubkey_proof),
+        proven.balance,
+        proven.balance_leaf,
+        list(proven.balance_proof),
+        proven.index,
+        anchor.timestamp,
+    )
+
+
+async def preflight(ctx: Context, proven: ProvenBalance, anchor: Anchor) -> tuple[str | None, int]:
+    """(revert reason or None, gas estimate): the factory's free views, then the report as an eth_call."""
+    try:
+        await ctx.el.view("StakingPoolContractsFactory", ctx.factory, "validatePubkeyProof",
+                          proven.pubkey, list(proven.pubkey_proof), proven.index, anchor.timestamp)  # fmt: skip
+        await ctx.el.view("StakingPoolContractsFactory", ctx.factory, "validateBalanceProof", proven.balance,
+                          proven.balance_leaf, list(proven.balance_proof), proven.index, anchor.timestamp)  # fmt: skip
+    except ExecutionError as exc:
+        return exc.reason or str(exc), 0
+    if ctx.account is None:
+        return None, 0
+    fn = ctx.el.contract("AccountingOracle", ctx.oracle).functions.updateTotalDeposits(*report_args(proven, anchor))
+    params = {"from": ctx.account.address}
+    try:
+        await ctx.el.timed("eth_call", lambda w3: fn.call(params))  # type: ignore[arg-type]
+        gas = await ctx.el.timed("eth_estimateGas", lambda w3: fn.estimate_gas(params))  # type: ignore[arg-type]
+    except Exception as exc:
+        return decode_revert(getattr(exc, "data", None)), 0
+    return None, int(gas)
+
+
+async def report_pending_elsewhere(ctx: Context, proven: ProvenBalance) -> bool:
+    """Another reporter's transaction for this validator waits in the mempool (txpool_content, where the
+    node serves it)."""
+    try:
+        response = await ctx.el.w3.provider.make_request("txpool_content", [])
+    except Exception:
+        return False
+    pending = response.get("result", {}).get("pending", {}) if isinstance(response, dict) else {}
+    needle = proven.pubkey.hex()
+    oracle = ctx.oracle.lower()
+    for by_nonce in pending.values():
+        for tx in by_nonce.values():
+            if str(tx.get("to", "")).lower() == oracle and needle in str(tx.get("input", "")).lower():
+                return True
+    return False
+
+
+async def submit(
+    ctx: Context, pool: Pool, proven: ProvenBalance, anchor: Anchor, books: PoolBooks, gas: int
+) -> TxOutcome:
+    assert ctx.txm is not None and ctx.account is not None
+    jitter = random.uniform(0, ctx.settings.reporting.send_jitter_max_seconds)
+    await asyncio.sleep(jitter)
+    current = int(await ctx.el.view("StakingPool", pool.address, "totalDeposits"))
+    if current == proven.balance * WEI_PER_GWEI:
+        return TxOutcome("already_reported", reason="totalDeposits already equals the proven balance")
+    if await report_pending_elsewhere(ctx, proven):
+        return TxOutcome("pending_elsewhere", reason="another report for this validator is in the mempool")
+    report_id = ctx.journal.prepare(
+        pool.address, "0x" + pool.pubkey.hex(), pool.index, anchor.slot, anchor.timestamp, proven.balance,
+        books.total_deposits_wei // WEI_PER_GWEI, proven.digest(),
+    )  # fmt: skip
+    if report_id is None:
+        return TxOutcome("already_journalled", reason=f"a report for slot {anchor.slot} is already in the journal")
+    crash_point("after_prepare")
+    fn = ctx.el.contract("AccountingOracle", ctx.oracle).functions.updateTotalDeposits(*report_args(proven, anchor))
+    data = fn._encode_transaction_data()
+    outcome = await ctx.txm.send(report_id, ctx.oracle, data, gas)
+    _finish(ctx, report_id, outcome)
+    return outcome
+
+
+def _finish(ctx: Context, report_id: int, outcome: TxOutcome) -> None:
+    ctx.journal.finish(
+        report_id,
+        outcome.status,
+        reason=outcome.reason,
+        tx_hash=outcome.tx_hash,
+        block_number=outcome.block_number,
+        gas_used=outcome.gas_used,
+        fee_wei=outcome.fee_wei,
+    )
+
+
+async def resume_in_flight(ctx: Context) -> None:
+    """Reports the journal says were signed or sent before a restart: see them through first."""
+    if ctx.txm is None:
+        return
+    for row in ctx.journal.in_flight():
+        if row.status == "prepared" and not ctx.journal.transactions(row.id):
+            ctx.journal.finish(row.id, "failed", reason="killed before signing; nothing was broadcast")
+            continue
+        outcome = await ctx.txm.resume(row.id)
+        _finish(ctx, row.id, outcome)
+        log.info("resumed journalled report", pool=row.pool, slot=row.slot, outcome=outcome.status,
+                 tx_hash=outcome.tx_hash)  # fmt: skip

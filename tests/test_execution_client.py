@@ -1,0 +1,107 @@
+"""The EL client against local JSON-RPC servers that fail: failover on HTTP 429 and 5xx, one attempt per
+endpoint (web3's own hidden retries are off), no URL (and so no API key) in any error, answers capped in size
+and nesting."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from aiohttp import web
+
+from oracle.devnet.anvil import free_port
+from oracle.execution import el
+from oracle.execution.el import ExecutionClient, ExecutionError
+
+pytestmark = pytest.mark.unit
+SECRET = "k3y-d0-n0t-l3ak"
+
+
+class RpcServer:
+    def __init__(self, answer: Callable[[dict[str, Any]], web.StreamResponse]) -> None:
+        self.answer = answer
+        self.hits = 0
+        self.port = free_port()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1/{SECRET}?apikey={SECRET}"
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        self.hits += 1
+        return self.answer(await request.json())
+
+
+@pytest_asyncio.fixture
+async def servers() -> AsyncIterator[Callable[..., Any]]:
+    runners: list[web.AppRunner] = []
+
+    async def start(answer: Callable[[dict[str, Any]], web.StreamResponse]) -> RpcServer:
+        server = RpcServer(answer)
+        app = web.Application()
+        app.router.add_post("/{tail:.*}", server.handle)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", server.port).start()
+        runners.append(runner)
+        return server
+
+    yield start
+    for runner in runners:
+        await runner.cleanup()
+
+
+def chain_id(request: dict[str, Any]) -> web.Response:
+    return web.json_response({"jsonrpc": "2.0", "id": request["id"], "result": hex(80094)})
+
+
+@pytest.mark.parametrize("status", [429, 500, 502, 503])
+async def test_http_errors_fail_over_once_and_never_leak_the_url(servers: Any, status: int) -> None:
+    bad = await servers(lambda r: web.Response(status=status, text=f"rate limited, {SECRET}"))
+    good = await servers(chain_id)
+    client = ExecutionClient([bad.url, good.url], timeout=5)
+    try:
+        assert await client.chain_id() == 80094
+        assert bad.hits == 1 and good.hits == 1  # one attempt each: no hidden retries
+        solo = ExecutionClient([bad.url], timeout=5)
+        with pytest.raises(ExecutionError) as info:
+            await solo.chain_id()
+        await solo.close()
+        assert f"HTTP {status}" in str(info.value) and SECRET not in str(info.value)
+        assert f"127.0.0.1:{bad.port}" in str(info.value)
+    finally:
+        await client.close()
+
+
+async def test_malformed_oversized_and_deep_answers_are_endpoint_errors(
+    servers: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(el, "MAX_RESPONSE_BYTES", 10_000)
+    answers = [
+        lambda r: web.Response(text="not json", content_type="application/json"),
+        lambda r: web.json_response({"jsonrpc": "2.0", "id": r["id"], "result": "0x" + "00" * 20_000}),
+        lambda r: web.Response(body=b"[" * 5000 + b"]" * 5000, content_type="application/json"),
+    ]
+    for answer in answers:
+        bad = await servers(answer)
+        client = ExecutionClient([bad.url], timeout=5)
+        try:
+            with pytest.raises(ExecutionError) as info:
+                await client.chain_id()
+            assert SECRET not in str(info.value)
+        finally:
+            await client.close()
+
+
+async def test_a_dead_endpoint_fails_over(servers: Any) -> None:
+    good = await servers(chain_id)
+    dead = f"http://127.0.0.1:{free_port()}/{SECRET}"
+    client = ExecutionClient([dead, good.url], timeout=2)
+    try:
+        assert await client.chain_id() == 80094
+    finally:
+        await client.close()
+    assert json.dumps({"ok": True})  # the session closed cleanly
