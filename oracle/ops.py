@@ -19,6 +19,7 @@ from oracle.reporting.pipeline import run_cycle
 from oracle.reporting.proofs import ProvenBalance
 from oracle.reporting.reconcile import Decision
 from oracle.service.daemon import run_daemon
+from oracle.service.journal import JournalError
 
 GWEI = 10**9
 MIN_SIGNER_BALANCE_WEI = 10**17
@@ -32,7 +33,11 @@ def run(settings: Settings, account: LocalAccount | None) -> int:
             loop.add_signal_handler(sig, stop.set)
         await run_daemon(settings, account, stop)
 
-    asyncio.run(main())
+    try:
+        asyncio.run(main())
+    except JournalError as exc:
+        print(f"pool-oracle run: error: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -80,9 +85,9 @@ def report_once(settings: Settings, account: LocalAccount | None, *, dry_run: bo
 
     try:
         return asyncio.run(main())
-    except (CycleError, EndpointError, ExecutionError) as exc:
+    except (CycleError, EndpointError, ExecutionError, JournalError) as exc:
         print(f"pool-oracle report: error: {exc}", file=sys.stderr)
-        return 1
+        return 2 if isinstance(exc, JournalError) else 1
 
 
 def status(settings: Settings, account: LocalAccount | None) -> int:
@@ -106,9 +111,9 @@ def status(settings: Settings, account: LocalAccount | None) -> int:
 
     try:
         return asyncio.run(main())
-    except (CycleError, EndpointError, ExecutionError) as exc:
+    except (CycleError, EndpointError, ExecutionError, JournalError) as exc:
         print(f"pool-oracle status: error: {exc}", file=sys.stderr)
-        return 1
+        return 2 if isinstance(exc, JournalError) else 1
 
 
 def check(settings: Settings, account: LocalAccount | None) -> int:
@@ -179,7 +184,10 @@ def check(settings: Settings, account: LocalAccount | None) -> int:
         finally:
             await ctx.close()
 
-    asyncio.run(main())
+    try:
+        asyncio.run(main())
+    except JournalError as exc:
+        result(False, f"journal: {exc}")
     failed = [text for ok, text in lines if not ok]
     print(f"{len(lines) - len(failed)} passed, {len(failed)} failed")
     return 1 if failed else 0

@@ -11,7 +11,7 @@ from eth_account import Account
 from oracle.config.settings import load_settings
 from oracle.execution.el import abi, decode_revert
 from oracle.execution.signer import SignerError, load_signer
-from oracle.execution.txmanager import Fees, is_fee_too_low
+from oracle.execution.txmanager import Fees, _parts, is_fee_too_low
 from oracle.service.journal import Journal
 
 pytestmark = pytest.mark.unit
@@ -106,3 +106,50 @@ def test_shipped_abi_fragments_match_the_deployed_abis() -> None:
         deployed = json.loads((REFERENCE / relative).read_text())
         for entry in abi(name):
             assert entry in deployed, (name, entry.get("name"))
+
+
+def test_unanswered_broadcasts_are_told_from_refusals() -> None:
+    unanswered = (
+        "eth_sendRawTransaction failed on every endpoint: a:1: TransportError: a:1 x: timed out; b:2: TimeoutError: "
+    )
+    refused = "eth_sendRawTransaction failed on every endpoint: a:1: Web3RPCError: {'message': 'insufficient funds'}"
+    assert [p.split(": ")[1] for p in _parts(unanswered)] == ["TransportError", "TimeoutError"]
+    assert [p.split(": ")[1] for p in _parts(refused)] == ["Web3RPCError"]
+
+
+def test_a_journal_from_a_newer_daemon_or_not_a_journal_is_refused(tmp_path: Path) -> None:
+    from oracle.service.journal import JournalError
+
+    newer = tmp_path / "newer.sqlite"
+    Journal(newer).close()
+    import sqlite3
+
+    db = sqlite3.connect(newer)
+    db.execute("PRAGMA user_version=99")
+    db.close()
+    with pytest.raises(JournalError, match="schema 99 is newer than this daemon's"):
+        Journal(newer)
+    garbage = tmp_path / "garbage.sqlite"
+    garbage.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(JournalError, match="not a usable journal"):
+        Journal(garbage)
+
+
+def test_an_old_journal_is_upgraded_in_place(tmp_path: Path) -> None:
+    import sqlite3
+
+    from oracle.service.journal import SCHEMA
+
+    path = tmp_path / "v1.sqlite"
+    db = sqlite3.connect(path)
+    db.executescript(SCHEMA)  # as version 1 wrote it: no books column, user_version 0
+    db.close()
+    journal = Journal(path)
+    report = journal.prepare("0xpool", "0xpk", 1, 100, 1, 5, 4, "h", "10,20")
+    assert report is not None and journal.in_flight()[0].books == "10,20"
+
+
+def test_a_relative_journal_path_follows_the_config_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    settings, _ = settings_with(tmp_path, "{}")
+    monkeypatch.chdir("/")
+    assert settings.service.journal_path == str(tmp_path / "pool-oracle.sqlite")  # type: ignore[attr-defined]

@@ -98,7 +98,11 @@ class Transactions:
     priority_fee_gwei: float = setting(1.0, "Minimum priority fee; the eth_feeHistory median is used when higher.")
     fee_bump_percent: float = setting(12.5, "Fee increase when replacing a stuck transaction (nodes require >= 10%).")
     replace_after_seconds: float = setting(45.0, "Replace a transaction not mined within this time.")
-    receipt_timeout_seconds: float = setting(180.0, "Give up waiting for a receipt after this long (it is journalled).")
+    receipt_timeout_seconds: float = setting(
+        120.0,
+        "Stop waiting for a receipt within a cycle after this long (below reporting.cycle_timeout_seconds); "
+        "the transaction stays in the journal and the next cycle follows it first.",
+    )
     gas_limit_margin: float = setting(1.25, "Gas limit = estimate x this margin.")
 
 
@@ -113,7 +117,11 @@ class Endpoints:
 @dataclass(frozen=True)
 class Service:
     metrics_address: str = setting("127.0.0.1:9464", "host:port of the metrics and health server.")
-    journal_path: str = setting("pool-oracle.sqlite", "SQLite journal of every report (put it on a volume).")
+    journal_path: str = setting(
+        "pool-oracle.sqlite",
+        "SQLite journal of every report (put it on a volume); a relative path is taken from the config file's "
+        "folder, not the working directory, so that a restart from elsewhere finds its in-flight transactions.",
+    )
     log_format: str = setting("auto", "auto (console on a terminal, else JSON), json or console.")
     log_level: str = setting("info", "debug, info, warning or error.")
     watchdog_seconds: float = setting(600.0, "/healthz fails when no cycle has finished for this long.")
@@ -285,6 +293,12 @@ def load_settings(path: str | Path | None, environ: Mapping[str, str] | None = N
             problems.append(problem)
     if problems:
         raise ConfigError(problems)
+    journal = Path(settings.service.journal_path).expanduser()
+    if not journal.is_absolute():
+        journal = (Path(path).resolve().parent if path else Path.cwd()) / journal
+        settings = dataclasses.replace(
+            settings, service=dataclasses.replace(settings.service, journal_path=str(journal))
+        )
     return settings
 
 
@@ -347,6 +361,12 @@ def validate(s: Settings, base: Path) -> list[str]:
             problems.append(f"{name}: must not be negative, got {value}")
     if s.transactions.fee_bump_percent < 10:
         problems.append("transactions.fee_bump_percent: nodes reject replacements below 10%")
+    if s.transactions.receipt_timeout_seconds + 10 > r.cycle_timeout_seconds:
+        problems.append(
+            "transactions.receipt_timeout_seconds: must be at least 10 s below reporting.cycle_timeout_seconds "
+            f"({s.transactions.receipt_timeout_seconds:g} >= {r.cycle_timeout_seconds:g} - 10): a cycle must outlive "
+            "its wait for a receipt"
+        )
     if s.transactions.gas_limit_margin < 1:
         problems.append("transactions.gas_limit_margin: must be at least 1")
     problem = metrics_address_problem(s.service.metrics_address)

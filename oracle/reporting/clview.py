@@ -19,6 +19,12 @@ from oracle.ssz.state import BeaconState, load_state
 log = structlog.get_logger("oracle.cycle")
 
 
+def state_timeout(ctx: Context) -> float:
+    """Half the cycle per endpoint: a slow first node leaves time for the next one (Ethereum states of ~300 MB
+    want a cycle_timeout_seconds that allows their download twice)."""
+    return max(ctx.settings.endpoints.request_timeout_seconds, ctx.settings.reporting.cycle_timeout_seconds / 2)
+
+
 async def load_cl_state(ctx: Context, node: BeaconNode, anchor: Anchor) -> BeaconState:
     """The state at the anchor, merkleized by our engine (JSON from beacon-kit, SSZ from Ethereum clients);
     its block root must be the anchor's."""
@@ -26,7 +32,7 @@ async def load_cl_state(ctx: Context, node: BeaconNode, anchor: Anchor) -> Beaco
     raw: bytes | bytearray
     layout = ctx.layout
     if ctx.layout.family == "beaconkit":
-        document = await node.state_document(str(anchor.slot))
+        document = await node.state_document(str(anchor.slot), timeout=state_timeout(ctx))
         try:
             layout, version, raw = read_debug_state(document)
         except SSZError as exc:
@@ -38,7 +44,7 @@ async def load_cl_state(ctx: Context, node: BeaconNode, anchor: Anchor) -> Beaco
                         served_layout=layout.name, configured_layout=ctx.layout.name)  # fmt: skip
     else:
         node.expected_fork = ctx.layout.name.split("-", 1)[1]
-        raw = await node.state_ssz(str(anchor.slot), timeout=max(120.0, ctx.settings.endpoints.request_timeout_seconds))
+        raw = await node.state_ssz(str(anchor.slot), timeout=state_timeout(ctx))
     big = len(raw) > 50_000_000
     if big:
         log.info("merkleizing the state", slot=anchor.slot, megabytes=round(len(raw) / 1e6))

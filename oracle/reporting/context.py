@@ -49,12 +49,13 @@ class Context:
 
     @classmethod
     async def open(cls, settings: Settings, account: LocalAccount | None) -> Context:
-        """`account`: the loaded signer (load_signer), or None for audit mode."""
+        """`account`: the loaded signer (load_signer), or None for audit mode. Raises JournalError first, before
+        anything is opened, if the journal cannot be used."""
+        journal = Journal(Path(settings.service.journal_path).expanduser())
         session = aiohttp.ClientSession()
         timeout, budget = settings.endpoints.request_timeout_seconds, settings.endpoints.retry_budget_seconds
         beacon = [BeaconNode(url, session, timeout, budget) for url in settings.beacon_endpoints]
         el = ExecutionClient(settings.execution_endpoints, timeout)
-        journal = Journal(Path(settings.service.journal_path).expanduser())
         txm = TxManager(el, account, settings.chain_id, settings.transactions, journal) if account else None
         layout = get_layout(settings.layout)
         metrics.initialise(list(settings.beacon_endpoints), list(settings.execution_endpoints))

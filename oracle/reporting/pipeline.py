@@ -41,7 +41,8 @@ def _labels(ctx: Context, pool: Pool) -> tuple[str, str, str]:
 
 async def run_cycle(ctx: Context, *, send: bool = True, confirm: Confirm | None = None) -> CycleResult:
     await check_endpoints(ctx)
-    await resume_in_flight(ctx)
+    if send:  # status and --dry-run look, and never rebroadcast what the journal holds
+        await resume_in_flight(ctx)
     errors = []
     for node in ctx.healthy_beacon:
         try:

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 from typing import Any
 
 import structlog
 
 from oracle.execution.el import ExecutionError, decode_revert
-from oracle.execution.txmanager import TxOutcome
+from oracle.execution.txmanager import Check, TxOutcome
+from oracle.reporting.books import read_books
 from oracle.reporting.context import Anchor, Context, Pool
 from oracle.reporting.proofs import ProvenBalance
 from oracle.reporting.reconcile import PoolBooks
-from oracle.service.faults import crash_point
+from oracle.service.faults import crash_point, pause_point
 from oracle.types import WEI_PER_GWEI
 
 log = structlog.get_logger("oracle.cycle")
@@ -59,14 +61,42 @@ async def report_pending_elsewhere(ctx: Context, proven: ProvenBalance) -> bool:
         response = await ctx.el.w3.provider.make_request("txpool_content", [])
     except Exception:
         return False
-    pending = response.get("result", {}).get("pending", {}) if isinstance(response, dict) else {}
+    result = response.get("result") if isinstance(response, dict) else None
+    pending = result.get("pending") if isinstance(result, dict) else None
     needle = proven.pubkey.hex()
     oracle = ctx.oracle.lower()
-    for by_nonce in pending.values():
-        for tx in by_nonce.values():
+    for by_nonce in pending.values() if isinstance(pending, dict) else ():
+        for tx in by_nonce.values() if isinstance(by_nonce, dict) else ():
+            if not isinstance(tx, dict):
+                continue
             if str(tx.get("to", "")).lower() == oracle and needle in str(tx.get("input", "")).lower():
                 return True
     return False
+
+
+def books_fingerprint(books: PoolBooks) -> str:
+    """What must not move between deciding a report and signing it: the shares (a stake or a withdrawal
+    mints or burns them) and totalDeposits (a pool deposit books it, another report overwrites it).
+    totalAssets is left out: rewards accrue into it every block."""
+    return f"{books.total_supply},{books.total_deposits_wei}"
+
+
+def report_check(ctx: Context, pool_address: str, timestamp: int, fingerprint: str | None) -> Check:
+    """The grounds of a report, re-read before every signature (the first, a replacement, a resumed one):
+    its proof must still land within MAX_TIMESTAMP_AGE, and the pool's books must be as they were."""
+
+    async def check() -> str | None:
+        landing = 2 * max(ctx.seconds_per_slot, 1) + ctx.settings.reporting.timestamp_margin_seconds
+        if time.time() + landing >= timestamp + ctx.max_timestamp_age:
+            return f"its proof (EL timestamp {timestamp}) would be older than MAX_TIMESTAMP_AGE when it lands"
+        if fingerprint is None:
+            return None  # a journal row from before fingerprints: only the age is known
+        now = books_fingerprint(await read_books(ctx, Pool(-1, b"", pool_address)))
+        if now != fingerprint:
+            return f"the pool's books moved since the report was decided (shares,totalDeposits {fingerprint} -> {now})"
+        return None
+
+    return check
 
 
 async def submit(
@@ -80,21 +110,29 @@ async def submit(
         return TxOutcome("already_reported", reason="totalDeposits already equals the proven balance")
     if await report_pending_elsewhere(ctx, proven):
         return TxOutcome("pending_elsewhere", reason="another report for this validator is in the mempool")
+    waiting = [row for row in ctx.journal.in_flight() if row.status == "sent"]
+    if waiting:  # one transaction in flight per signer: a new one would take its nonce
+        return TxOutcome("waiting", reason=f"the report of {waiting[0].pool} at slot {waiting[0].slot} is in flight")
+    fingerprint = books_fingerprint(books)
     report_id = ctx.journal.prepare(
         pool.address, "0x" + pool.pubkey.hex(), pool.index, anchor.slot, anchor.timestamp, proven.balance,
-        books.total_deposits_wei // WEI_PER_GWEI, proven.digest(),
+        books.total_deposits_wei // WEI_PER_GWEI, proven.digest(), fingerprint,
     )  # fmt: skip
     if report_id is None:
         return TxOutcome("already_journalled", reason=f"a report for slot {anchor.slot} is already in the journal")
     crash_point("after_prepare")
+    await pause_point("after_prepare")
     fn = ctx.el.contract("AccountingOracle", ctx.oracle).functions.updateTotalDeposits(*report_args(proven, anchor))
     data = fn._encode_transaction_data()
-    outcome = await ctx.txm.send(report_id, ctx.oracle, data, gas)
+    check = report_check(ctx, pool.address, anchor.timestamp, fingerprint)
+    outcome = await ctx.txm.send(report_id, ctx.oracle, data, gas, check)
     _finish(ctx, report_id, outcome)
     return outcome
 
 
 def _finish(ctx: Context, report_id: int, outcome: TxOutcome) -> None:
+    if outcome.status == "timeout":
+        return  # still in flight: the journal keeps it, and the next cycle follows it before anything else
     ctx.journal.finish(
         report_id,
         outcome.status,
@@ -114,7 +152,7 @@ async def resume_in_flight(ctx: Context) -> None:
         if row.status == "prepared" and not ctx.journal.transactions(row.id):
             ctx.journal.finish(row.id, "failed", reason="killed before signing; nothing was broadcast")
             continue
-        outcome = await ctx.txm.resume(row.id)
+        outcome = await ctx.txm.resume(row.id, report_check(ctx, row.pool, row.timestamp, row.books))
         _finish(ctx, row.id, outcome)
         log.info("resumed journalled report", pool=row.pool, slot=row.slot, outcome=outcome.status,
                  tx_hash=outcome.tx_hash)  # fmt: skip

@@ -21,7 +21,7 @@ CREATE TABLE IF NOT EXISTS reports (
     balance_gwei INTEGER NOT NULL,
     previous_deposits_gwei INTEGER NOT NULL,
     proof_sha256 TEXT NOT NULL,
-    status TEXT NOT NULL,          -- prepared, sent, mined, reverted, failed, superseded
+    status TEXT NOT NULL,          -- prepared, sent, mined, reverted, failed, superseded, stale, cancelled
     nonce INTEGER,
     tx_hash TEXT,
     reason TEXT,
@@ -44,6 +44,12 @@ CREATE TABLE IF NOT EXISTS transactions (
 CREATE INDEX IF NOT EXISTS reports_by_status ON reports (status);
 """
 IN_FLIGHT = ("prepared", "sent")
+# 2: reports.books, the pool's (totalSupply, totalDeposits) when the report was decided.
+SCHEMA_VERSION = 2
+
+
+class JournalError(Exception):
+    """A journal this daemon cannot use (written by a newer version, or not a journal)."""
 
 
 @dataclass(frozen=True)
@@ -61,17 +67,35 @@ class ReportRow:
     tx_hash: str | None
     reason: str | None
     updated_at: float
+    books: str | None = None  # "totalSupply,totalDeposits" when decided; None in journals before version 2
 
 
 class Journal:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        # isolation_level=None: each statement commits at once (the daemon may be killed at any point).
-        self.db = sqlite3.connect(self.path, isolation_level=None, timeout=30)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=FULL")
-        self.db.executescript(SCHEMA)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            # isolation_level=None: each statement commits at once (the daemon may be killed at any point).
+            self.db = sqlite3.connect(self.path, isolation_level=None, timeout=30)
+        except (OSError, sqlite3.Error) as exc:
+            raise JournalError(f"{self.path}: cannot open the journal ({exc})") from None
+        try:
+            version = int(self.db.execute("PRAGMA user_version").fetchone()[0])
+            if version > SCHEMA_VERSION:
+                raise JournalError(
+                    f"{self.path}: journal schema {version} is newer than this daemon's ({SCHEMA_VERSION}); "
+                    "run the newer version, or move the file aside"
+                )
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=FULL")
+            self.db.executescript(SCHEMA)
+            columns = {row[1] for row in self.db.execute("PRAGMA table_info(reports)")}
+            if "books" not in columns:
+                self.db.execute("ALTER TABLE reports ADD COLUMN books TEXT")
+            self.db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        except sqlite3.DatabaseError as exc:
+            self.db.close()
+            raise JournalError(f"{self.path}: not a usable journal ({exc})") from None
 
     def close(self) -> None:
         self.db.close()
@@ -81,7 +105,7 @@ class Journal:
 
     _COLUMNS = (
         "id, pool, pubkey, validator_index, slot, timestamp, balance_gwei, previous_deposits_gwei, status, nonce, "
-        "tx_hash, reason, updated_at"
+        "tx_hash, reason, updated_at, books"
     )
 
     def prepare(
@@ -94,6 +118,7 @@ class Journal:
         balance: int,
         previous: int,
         proof_hash: str,
+        books: str | None = None,
     ) -> int | None:
         """Claim the report of `pool` at `slot`; None if it exists already (sent before, by us or a replica
         sharing this journal)."""
@@ -101,9 +126,9 @@ class Journal:
         try:
             cursor = self.db.execute(
                 "INSERT INTO reports (pool, pubkey, validator_index, slot, timestamp, balance_gwei, "
-                "previous_deposits_gwei, proof_sha256, status, created_at, updated_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'prepared', ?, ?)",
-                (pool, pubkey, index, slot, timestamp, balance, previous, proof_hash, now, now),
+                "previous_deposits_gwei, proof_sha256, status, created_at, updated_at, books) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'prepared', ?, ?, ?)",
+                (pool, pubkey, index, slot, timestamp, balance, previous, proof_hash, now, now, books),
             )
         except sqlite3.IntegrityError:
             return None

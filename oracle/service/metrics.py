@@ -127,8 +127,11 @@ ENDPOINT_UP = Gauge(
 
 # Transactions
 TRANSACTIONS = Counter(
-    "pool_oracle_transactions_total", "Transactions by outcome (sent, mined, reverted, replaced, dropped, timeout).",
-    ["outcome"], registry=REGISTRY,
+    "pool_oracle_transactions_total",
+    "Transactions by outcome (sent, mined, reverted, replaced, superseded, timeout; stale: not signed because "
+    "the report's grounds moved; cancel_sent, cancelled: a stale report's nonce taken back).",
+    ["outcome"],
+    registry=REGISTRY,
 )  # fmt: skip
 GAS_USED = Counter("pool_oracle_gas_used_total", "Gas used by mined report transactions.", registry=REGISTRY)
 GAS_SPENT = Counter("pool_oracle_gas_spent_wei_total", "Fees paid for mined report transactions.", registry=REGISTRY)
@@ -143,12 +146,16 @@ CYCLE_RESULTS = ("ok", "error", "timeout")
 REPORT_OUTCOMES = (
     "landed", "unchanged", "held", "audit_drift", "dry_run", "proof_failed", "preflight_failed", "failed",
     "reverted", "timeout", "fee_ceiling", "superseded", "already_reported", "pending_elsewhere", "already_journalled",
+    "stale", "cancelled", "waiting",
 )  # fmt: skip
 HOLD_REASONS = (
     "deposit_in_flight", "deposit_lag_unknown", "withdrawal_in_flight", "exit_in_flight",
     "change_exceeds_per_report_bound", "change_exceeds_daily_bound", "proof_too_old",
 )  # fmt: skip
-TX_OUTCOMES = ("sent", "mined", "reverted", "replaced", "superseded", "timeout", "failed", "fee_ceiling")
+TX_OUTCOMES = (
+    "sent", "mined", "reverted", "replaced", "superseded", "timeout", "failed", "fee_ceiling", "stale", "cancel_sent",
+    "cancelled",
+)  # fmt: skip
 PROOF_KINDS = ("pubkey", "balance", "credentials", "state", "proof")
 
 

@@ -24,7 +24,7 @@ from typing import Any
 from eth_utils.address import to_checksum_address
 
 from oracle.ssz.errors import SSZError
-from oracle.ssz.jsonfmt import from_json
+from oracle.ssz.jsonfmt import from_json, json_bool, json_list, sized_bytes
 from oracle.ssz.layouts import LAYOUTS, Layout
 from oracle.ssz.types import Boolean, ByteList, ByteVector, Container, List, SSZType, UInt, Vector
 
@@ -165,26 +165,11 @@ def _read(sszt: SSZType, obj: Any, path: str, go: GoField | None) -> Any:
     if isinstance(sszt, UInt):
         return _uint(obj, sszt, number, path)
     if isinstance(sszt, Boolean):
-        if not isinstance(obj, bool):
-            raise SSZError(f"expected true or false, got {str(obj)[:40]!r}", path=path)
-        return obj
-    if isinstance(sszt, ByteVector):
-        data = _bytes(obj, path)
-        if len(data) != sszt.length:
-            raise SSZError(f"expected {sszt.length} bytes, got {len(data)}", path=path)
-        return data
-    if isinstance(sszt, ByteList):
-        data = _bytes(obj, path)
-        if len(data) > sszt.limit:
-            raise SSZError(f"{len(data)} bytes exceed the limit {sszt.limit}", path=path)
-        return data
+        return json_bool(obj, path)
+    if isinstance(sszt, ByteVector | ByteList):
+        return sized_bytes(sszt, _bytes(obj, path), path)
     if isinstance(sszt, Vector | List):
-        if not isinstance(obj, list):
-            raise SSZError(f"expected a list, got {type(obj).__name__}", path=path)
-        if isinstance(sszt, Vector) and len(obj) != sszt.length:
-            raise SSZError(f"expected {sszt.length} elements, got {len(obj)}", path=path)
-        if isinstance(sszt, List) and len(obj) > sszt.limit:
-            raise SSZError(f"{len(obj)} elements exceed the limit {sszt.limit}", path=path)
+        obj = json_list(sszt, obj, path)
         elem_go = GoField("", number) if not isinstance(sszt.elem, Container) else None
         return [_read(sszt.elem, item, f"{path}[{i}]", elem_go) for i, item in enumerate(obj)]
     if isinstance(sszt, Container):

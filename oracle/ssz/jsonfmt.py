@@ -48,6 +48,32 @@ def _hex(obj: Any, path: str) -> bytes:
         raise SSZError(f"not hex: {obj[:40]!r}", path=path) from None
 
 
+def json_bool(obj: Any, path: str) -> bool:
+    if not isinstance(obj, bool):
+        raise SSZError(f"expected true or false, got {str(obj)[:40]!r}", path=path)
+    return obj
+
+
+def sized_bytes(sszt: ByteVector | ByteList, data: bytes, path: str) -> bytes:
+    """`data` if it has the length a ByteVector needs, or fits a ByteList's limit."""
+    if isinstance(sszt, ByteVector) and len(data) != sszt.length:
+        raise SSZError(f"expected {sszt.length} bytes, got {len(data)}", path=path)
+    if isinstance(sszt, ByteList) and len(data) > sszt.limit:
+        raise SSZError(f"{len(data)} bytes exceed the limit {sszt.limit}", path=path)
+    return data
+
+
+def json_list(sszt: Vector | List, obj: Any, path: str) -> list[Any]:
+    """`obj` if it is a list of as many elements as a Vector needs, or a List allows."""
+    if not isinstance(obj, list):
+        raise SSZError(f"expected a list, got {type(obj).__name__}", path=path)
+    if isinstance(sszt, Vector) and len(obj) != sszt.length:
+        raise SSZError(f"expected {sszt.length} elements, got {len(obj)}", path=path)
+    if isinstance(sszt, List) and len(obj) > sszt.limit:
+        raise SSZError(f"{len(obj)} elements exceed the limit {sszt.limit}", path=path)
+    return obj
+
+
 def from_json(sszt: SSZType, obj: Any, path: str = "$") -> Any:
     """Beacon API JSON -> a Python value that `encode` accepts. Raises SSZError naming the JSON path."""
     if isinstance(sszt, UInt):
@@ -61,31 +87,15 @@ def from_json(sszt: SSZType, obj: Any, path: str = "$") -> Any:
             raise SSZError(f"{number} does not fit {sszt.name}", path=path)
         return number
     if isinstance(sszt, Boolean):
-        if not isinstance(obj, bool):
-            raise SSZError(f"expected true or false, got {str(obj)[:40]!r}", path=path)
-        return obj
-    if isinstance(sszt, ByteVector):
-        data = _hex(obj, path)
-        if len(data) != sszt.length:
-            raise SSZError(f"expected {sszt.length} bytes, got {len(data)}", path=path)
-        return data
-    if isinstance(sszt, ByteList):
-        data = _hex(obj, path)
-        if len(data) > sszt.limit:
-            raise SSZError(f"{len(data)} bytes exceed the limit {sszt.limit}", path=path)
-        return data
+        return json_bool(obj, path)
+    if isinstance(sszt, ByteVector | ByteList):
+        return sized_bytes(sszt, _hex(obj, path), path)
     if isinstance(sszt, Bitvector | Bitlist):
         data = _hex(obj, path)
         buf = np.frombuffer(data, dtype=np.uint8)
         return sszt.decode(buf, 0, len(data), path)
     if isinstance(sszt, Vector | List):
-        if not isinstance(obj, list):
-            raise SSZError(f"expected a list, got {type(obj).__name__}", path=path)
-        if isinstance(sszt, Vector) and len(obj) != sszt.length:
-            raise SSZError(f"expected {sszt.length} elements, got {len(obj)}", path=path)
-        if isinstance(sszt, List) and len(obj) > sszt.limit:
-            raise SSZError(f"{len(obj)} elements exceed the limit {sszt.limit}", path=path)
-        return [from_json(sszt.elem, item, f"{path}[{i}]") for i, item in enumerate(obj)]
+        return [from_json(sszt.elem, item, f"{path}[{i}]") for i, item in enumerate(json_list(sszt, obj, path))]
     if isinstance(sszt, Container):
         if not isinstance(obj, dict):
             raise SSZError(f"expected an object, got {type(obj).__name__}", path=path)

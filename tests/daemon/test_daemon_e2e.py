@@ -266,3 +266,30 @@ def test_dead_endpoints_are_set_aside_for_the_next_ones(devnet: Devnet, tmp_path
     assert result.returncode == 0, result.stderr[-2000:]
     assert "beacon endpoint set aside" in result.stderr and "execution endpoint set aside" in result.stderr
     assert all(outcome(result, pool) for pool in devnet.pools)
+
+
+def test_a_stake_between_decision_and_signature_drops_the_report(devnet: Devnet, tmp_path: Path) -> None:
+    """The report is decided, then a stake lands before it is signed: signing it would overwrite
+    totalDeposits on grounds that no longer hold, so it is dropped as stale and nothing is sent."""
+    pool = devnet.pools[5]
+    drift_then_settle(devnet, pool)
+    start_block = devnet.w3.eth.block_number
+    env = daemon_env(tmp_path, "s", POOL_ORACLE_PAUSE_AT="after_prepare", POOL_ORACLE_PAUSE_SECONDS="6")
+    proc = subprocess.Popen([*exe(), "report", "--once", "--yes", "--config", str(devnet.config)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)  # fmt: skip
+    journal = tmp_path / "s.sqlite"
+
+    def prepared() -> bool:
+        return journal.exists() and any(row[0] == pool.address for row in journal_rows(journal))
+
+    deadline = time.monotonic() + 60
+    while not prepared():
+        assert time.monotonic() < deadline and proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+        time.sleep(0.2)
+    devnet.stake(pool, 3 * ETHER)  # lands while the daemon waits between deciding and signing
+    stdout, stderr = proc.communicate(timeout=120)
+    result = subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
+    assert outcome(result, pool).startswith("stale"), stdout + stderr[-2000:]
+    assert "books moved" in stdout
+    assert devnet.reports(pool, from_block=start_block) == []
+    assert [row[3] for row in journal_rows(journal) if row[0] == pool.address] == ["stale"]
