@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup prometheus test lint typecheck unit demo demo-prove devnet bench lock clean
+.PHONY: setup prometheus test lint typecheck unit demo demo-prove devnet bench faults soak lock clean
 
 TOOLS_STAMP := tools/node_modules/.installed
 
@@ -41,8 +41,9 @@ lint: setup
 typecheck: setup
 	$(BIN)/mypy
 
+# The whole suite; of the fault matrix, its short form (the full one is `make faults`).
 test: lint typecheck
-	$(BIN)/pytest
+	$(BIN)/pytest -m "not faults_full"
 
 unit: setup
 	$(BIN)/pytest -m "unit and not slow"
@@ -60,6 +61,16 @@ demo-prove: setup
 
 devnet: setup
 	$(BIN)/pool-oracle devnet --write-config .demo/devnet.yaml
+
+# Every row of the fault matrix against the real daemon on the devnet, then RELIABILITY.md from the results.
+faults: setup
+	rm -f .faults/results.json
+	$(BIN)/pytest tests/faults -v
+	$(BIN)/python -m tests.faults.render
+
+# 1,000 cycles with random faults; RSS, fds and journal size sampled into RELIABILITY.md (about 20 min).
+soak: setup
+	$(BIN)/python -m tests.faults.soak --cycles $${SOAK_CYCLES:-1000}
 
 bench: setup
 	$(BIN)/python benchmarks/bench_prove.py

@@ -179,6 +179,12 @@ def _settings(args: argparse.Namespace) -> tuple[Any, Any]:
     except SignerError as exc:
         raise CLIError(str(exc)) from None
     configure(settings.service.log_level, settings.service.log_format)
+    import structlog
+
+    from oracle.execution.signer import loose_secret_files
+
+    for warning in loose_secret_files(settings, args.config):
+        structlog.get_logger("oracle.signer").warning("secret file too open", problem=warning)
     return settings, account
 
 

@@ -205,6 +205,7 @@ def test_validators_answer_parses() -> None:
         ("not_implemented_finality_checkpoints", EndpointError),
         ("not_implemented_node_health", EndpointError),
         ("not_implemented_block_root", EndpointError),
+        ("not_implemented_events", EndpointError),
     ],
 )
 def test_beacon_kit_errors_are_answers_not_outages(name: str, error_type: type[EndpointError]) -> None:

@@ -156,3 +156,16 @@ def test_prove_refuses_a_layout_the_response_contradicts(tmp_path: Path, capsys:
     saved.write_text(json.dumps(fixture("debug_state_electra")["body"]))
     assert main(["prove", "--state", str(saved), "--index", "0", "--layout", "beaconkit-deneb"]) == 2
     assert "the response is a electra state (beaconkit-electra), not beaconkit-deneb" in capsys.readouterr().err
+
+
+def test_an_unusable_journal_is_one_line_and_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    journal = tmp_path / "journal.sqlite"
+    journal.write_bytes(b"not a database, but some bytes " * 50)
+    config = tmp_path / "c.yaml"
+    config.write_text(
+        "chain_id: 1\nbeacon_endpoints: [http://127.0.0.1:9]\nexecution_endpoints: [http://127.0.0.1:9]\n"
+        f"contracts: {{factory: '0x{'11' * 20}'}}\nservice: {{journal_path: journal.sqlite}}\n"
+    )
+    assert main(["status", "--config", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert f"{journal}: not a usable journal" in err and err.count("\n") == 1

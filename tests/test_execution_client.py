@@ -4,6 +4,7 @@ and nesting."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -11,6 +12,8 @@ from typing import Any
 import pytest
 import pytest_asyncio
 from aiohttp import web
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from oracle.devnet.anvil import free_port
 from oracle.execution import el
@@ -105,3 +108,50 @@ async def test_a_dead_endpoint_fails_over(servers: Any) -> None:
     finally:
         await client.close()
     assert json.dumps({"ok": True})  # the session closed cleanly
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**300), 2**300) | st.text(max_size=10)
+    | st.sampled_from(["0x", "0x0", "0x1", "0xzz", "0x" + "00" * 32, "latest"]),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=15,
+)  # fmt: skip
+rpc_answers = st.one_of(
+    json_values.map(lambda result: {"jsonrpc": "2.0", "id": 0, "result": result}),
+    json_values.map(lambda error: {"jsonrpc": "2.0", "id": 0, "error": error}),
+    json_values,
+).map(lambda doc: json.dumps(doc).encode()) | st.binary(max_size=64)
+
+
+@settings(max_examples=150, deadline=None)
+@given(rpc_answers, st.sampled_from(["chain_id", "block", "beacon_root", "view"]))
+def test_any_json_rpc_answer_is_a_value_or_an_execution_error(answer: bytes, call: str) -> None:
+    """What web3 makes of an arbitrary answer reaches the daemon as a value or ExecutionError, nothing else."""
+
+    async def run() -> None:
+        client = ExecutionClient(["http://127.0.0.1:9"], timeout=1)
+        provider = client.endpoints[0].w3.provider
+
+        async def canned(method: Any, request_data: bytes) -> bytes:
+            body = json.loads(answer) if answer[:1] == b"{" else None
+            if isinstance(body, dict) and "id" in body:  # answer the request's own id
+                body["id"] = json.loads(request_data)["id"]
+                return json.dumps(body).encode()
+            return answer
+
+        provider._make_request = canned  # type: ignore[method-assign]
+        try:
+            if call == "chain_id":
+                await client.chain_id()
+            elif call == "block":
+                await client.block("latest")
+            elif call == "beacon_root":
+                await client.beacon_root(1)
+            else:
+                await client.view("StakingPool", "0x" + "11" * 20, "totalDeposits")
+        except ExecutionError:
+            pass
+        finally:
+            await client.close()
+
+    asyncio.run(run())

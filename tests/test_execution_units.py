@@ -9,14 +9,13 @@ import pytest
 from eth_account import Account
 
 from oracle.config.settings import load_settings
-from oracle.execution.el import abi, decode_revert
+from oracle.execution.el import decode_revert
 from oracle.execution.signer import SignerError, load_signer
 from oracle.execution.txmanager import Fees, _parts, is_fee_too_low
 from oracle.service.journal import Journal
 
 pytestmark = pytest.mark.unit
 KEY = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d"
-REFERENCE = Path(__file__).resolve().parent / "data" / "berachain-staking-pools-abis" / "mainnet"
 
 
 def settings_with(tmp_path: Path, signer: str) -> object:
@@ -95,19 +94,6 @@ def test_journal_claims_each_pool_and_slot_once(tmp_path: Path) -> None:
     assert reopened.in_flight() == [] and reopened.last_landed("0xpool").slot == 100  # type: ignore[union-attr]
 
 
-def test_shipped_abi_fragments_match_the_deployed_abis() -> None:
-    sources = {
-        "AccountingOracle": "contracts-staking-pools/AccountingOracle.json",
-        "StakingPoolContractsFactory": "contracts-staking-pools/StakingPoolContractsFactory.json",
-        "StakingPool": "contracts-staking-pools/core/StakingPool.json",
-        "WithdrawalVault": "contracts-staking-pools/WithdrawalVault.json",
-    }
-    for name, relative in sources.items():
-        deployed = json.loads((REFERENCE / relative).read_text())
-        for entry in abi(name):
-            assert entry in deployed, (name, entry.get("name"))
-
-
 def test_unanswered_broadcasts_are_told_from_refusals() -> None:
     unanswered = (
         "eth_sendRawTransaction failed on every endpoint: a:1: TransportError: a:1 x: timed out; b:2: TimeoutError: "
@@ -153,3 +139,15 @@ def test_a_relative_journal_path_follows_the_config_file(tmp_path: Path, monkeyp
     settings, _ = settings_with(tmp_path, "{}")
     monkeypatch.chdir("/")
     assert settings.service.journal_path == str(tmp_path / "pool-oracle.sqlite")  # type: ignore[attr-defined]
+
+
+def test_a_world_readable_key_file_is_said_loudly(tmp_path: Path) -> None:
+    from oracle.execution.signer import loose_secret_files
+
+    (tmp_path / "k").write_text(KEY + "\n")
+    (tmp_path / "k").chmod(0o644)
+    settings, path = settings_with(tmp_path, "{key_file: k}")
+    (warning,) = loose_secret_files(settings, path)  # type: ignore[arg-type]
+    assert "signer.key_file" in warning and "readable by group or others" in warning and KEY[4:20] not in warning
+    (tmp_path / "k").chmod(0o600)
+    assert loose_secret_files(settings, path) == []  # type: ignore[arg-type]

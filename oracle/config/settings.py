@@ -258,7 +258,8 @@ def _read_yaml(path: Path, problems: list[str]) -> dict[str, Any]:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark else ""
-        problems.append(f"{path}{where}: not valid YAML ({getattr(exc, 'problem', exc)})")
+        reason = " ".join(str(getattr(exc, "problem", None) or exc).split())  # one line, whatever PyYAML says
+        problems.append(f"{path}{where}: not valid YAML ({reason})")
         return {}
     if not isinstance(data, dict):
         problems.append(f"{path}: expected a mapping of settings")

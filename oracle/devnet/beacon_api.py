@@ -522,6 +522,7 @@ class BeaconApi:
                 ("GET", "/eth/v1/node/health", self.not_implemented),
                 ("GET", "/eth/v1/beacon/states/{state_id}/finality_checkpoints", self.not_implemented),
                 ("GET", "/eth/v1/beacon/blocks/{block_id}/root", self.not_implemented),
+                ("GET", "/eth/v1/events", self.not_implemented),  # node-api/handlers/events/routes.go
             ]
         else:
             routes += [

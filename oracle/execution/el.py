@@ -154,7 +154,9 @@ class ExecutionClient:
                 return await call(endpoint.w3)
             except (ContractCustomError, ContractLogicError):
                 raise  # a revert is an answer, not an endpoint failure
-            except (Web3Exception, OSError, TimeoutError, ValueError, aiohttp.ClientError) as exc:
+            # TypeError, AttributeError, KeyError, IndexError: web3 meeting an answer of the wrong shape.
+            except (Web3Exception, OSError, TimeoutError, ValueError, aiohttp.ClientError, TypeError, AttributeError,
+                    KeyError, IndexError) as exc:  # fmt: skip
                 reason = type(exc).__name__
                 metrics.EL_ERRORS.labels(endpoint.label, reason).inc()
                 errors.append(f"{endpoint.label}: {reason}: {str(exc)[:160]}")

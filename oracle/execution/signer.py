@@ -24,6 +24,21 @@ def loosely_readable(path: Path) -> bool:
     return bool(path.stat().st_mode & (stat.S_IRWXG | stat.S_IRWXO))
 
 
+def loose_secret_files(settings: Settings, config_path: str | Path | None) -> list[str]:
+    """The key and password files that others than their owner can read (Kubernetes and compose secrets
+    are often mounted 0644): said loudly at start, not refused, as the deployment may need it."""
+    signer = settings.signer
+    named = [("signer.key_file", signer.key_file), ("signer.keystore_file", signer.keystore_file),
+             ("signer.password_file", signer.password_file)]  # fmt: skip
+    loose = []
+    for setting, value in named:
+        if value:
+            path = resolve_path(config_path, value)
+            if path.is_file() and loosely_readable(path):
+                loose.append(f"{setting} {path} is readable by group or others (chmod 600 it, or mount it 0400)")
+    return loose
+
+
 def load_signer(settings: Settings, config_path: str | Path | None) -> LocalAccount | None:
     """The signing account, or None for audit mode (no signer configured)."""
     signer = settings.signer

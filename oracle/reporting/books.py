@@ -14,9 +14,19 @@ from oracle.types import FAR_FUTURE_EPOCH
 SHARE = 10**18
 
 
+UNSET_INDEX = 2**64 - 1  # deposit_requests_start_index before the first deposit request
+
+
 async def collect_lags(ctx: Context, anchor: Anchor, state: BeaconState, pools: list[Pool]) -> dict[int, Lags]:
     settings = ctx.settings.reporting
     processed = int(state.field("eth1_deposit_index"))
+    # EIP-6110 (Electra on Ethereum): once eth1_deposit_index reaches deposit_requests_start_index the legacy
+    # bridge has ended and the index stays frozen; every deposit up to the anchor's execution block is then
+    # in the state (applied, or queued in pending_deposits, counted below), and only later ones are in flight.
+    requests_start = UNSET_INDEX
+    if state.layout.has_field("deposit_requests_start_index"):
+        requests_start = int(state.field("deposit_requests_start_index"))
+    bridge_ended = requests_start != UNSET_INDEX and processed >= requests_start
     latest = int((await ctx.el.block("latest"))["number"])
     start = max(0, anchor.el_block - settings.deposit_lookback_blocks)
     deposit_contract = ctx.settings.contracts.beacon_deposit
@@ -25,16 +35,22 @@ async def collect_lags(ctx: Context, anchor: Anchor, state: BeaconState, pools: 
     seen = set()
     for event in events:
         args = event["args"]
-        if int(args["index"]) >= processed:
-            seen.add(int(args["index"]))
+        index = int(args["index"])
+        if bridge_ended and index >= requests_start:
+            pending = int(event["blockNumber"]) > anchor.el_block
+        else:
+            pending = index >= processed
+        if pending:
+            seen.add(index)
             key = bytes(args["pubkey"])
             in_flight[key] = in_flight.get(key, 0) + int(args["amount"])
     unknown = False
-    try:
-        total = int(await ctx.el.view("BeaconDeposit", deposit_contract, "depositCount", block=latest))
-        unknown = total - processed > len(seen)
-    except ExecutionError:
-        unknown = bool(seen) and min(seen) > processed  # older unprocessed deposits than the lookback shows
+    if not bridge_ended:
+        try:
+            total = int(await ctx.el.view("BeaconDeposit", deposit_contract, "depositCount", block=latest))
+            unknown = total - processed > len(seen)
+        except ExecutionError:
+            unknown = bool(seen) and min(seen) > processed  # older unprocessed deposits than the lookback shows
     withdrawals = await ctx.el.logs(
         "WithdrawalVault",
         ctx.vault,

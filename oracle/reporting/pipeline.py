@@ -4,6 +4,7 @@ pre-flight -> send -> journal and metrics. Each stage is a function of its input
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -54,6 +55,11 @@ async def run_cycle(ctx: Context, *, send: bool = True, confirm: Confirm | None 
             log.warning("beacon endpoint failed this cycle", endpoint=node.label, error=str(exc))
     else:
         raise CycleError("every beacon endpoint failed: " + "; ".join(errors))
+    if state.layout.family == "ethereum":
+        # The finalized anchor is epochs behind the latest EL block: windows into EL history are measured
+        # from the anchor's own execution block (the one after the proven slot's payload), not from head.
+        payload = state.field("latest_execution_payload_header")
+        anchor = dataclasses.replace(anchor, el_block=int(payload["block_number"]) + 1)
     metrics.PROVEN_SLOT.set(anchor.slot)
     bound = log.bind(slot=anchor.slot, timestamp=anchor.timestamp)
     pools, skipped = await discover(ctx, state)

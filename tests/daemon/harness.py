@@ -160,3 +160,16 @@ def journal_rows(path: Path) -> list[tuple[Any, ...]]:
         return db.execute("SELECT pool, slot, balance_gwei, status, nonce, tx_hash FROM reports ORDER BY id").fetchall()
     finally:
         db.close()
+
+
+def scrape(url: str) -> tuple[int, str]:
+    """(HTTP status, body) of the daemon's metrics or health endpoints; (0, "") while it does not listen."""
+    import urllib.error
+
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+    except (urllib.error.URLError, ConnectionError, TimeoutError):
+        return 0, ""

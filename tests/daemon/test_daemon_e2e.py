@@ -8,7 +8,6 @@ from __future__ import annotations
 import signal
 import subprocess
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,7 @@ from typing import Any
 import pytest
 
 from oracle.service.faults import POINTS
-from tests.daemon.harness import ETHER, GWEI, Devnet, Pool, daemon_env, exe, journal_rows, report
+from tests.daemon.harness import ETHER, GWEI, Devnet, Pool, daemon_env, exe, journal_rows, report, scrape
 from tests.daemon.proxy import TamperingProxy
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -182,16 +181,6 @@ def metric(body: str, name: str, **labels: str) -> float | None:
             if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
                 return float(sample.value)
     return None
-
-
-def scrape(url: str) -> tuple[int, str]:
-    try:
-        with urllib.request.urlopen(url, timeout=5) as response:
-            return response.status, response.read().decode()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read().decode()
-    except (urllib.error.URLError, ConnectionError):
-        return 0, ""  # not listening yet
 
 
 def test_audit_mode_sends_nothing_and_exposes_drift_in_metrics(devnet: Devnet, tmp_path: Path) -> None:

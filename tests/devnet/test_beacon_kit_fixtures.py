@@ -55,6 +55,7 @@ REQUESTS: dict[str, tuple[str, Callable[[Devnet], str], Any]] = {
     "not_implemented_finality_checkpoints": ("GET", lambda n: "/eth/v1/beacon/states/head/finality_checkpoints", None),
     "not_implemented_node_health": ("GET", lambda n: "/eth/v1/node/health", None),
     "not_implemented_block_root": ("GET", lambda n: "/eth/v1/beacon/blocks/head/root", None),
+    "not_implemented_events": ("GET", lambda n: "/eth/v1/events?topics=head", None),
 }
 
 

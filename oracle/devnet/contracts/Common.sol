@@ -13,6 +13,7 @@ error BranchHasMissingItem();
 error AccessControlUnauthorizedAccount(address account, bytes32 neededRole);
 error EnforcedPause();
 error InvalidAmount();
+error StakingPoolFullExited();
 error InvalidSender(address sender, address expected);
 error InvalidWithdrawalCredentials();
 error InvalidAddress();

@@ -17,8 +17,9 @@ contract StakingPool {
     address public constant BEACON_DEPOSIT = 0x4242424242424242424242424242424242424242;
     uint256 public constant MIN_CL_DEPOSIT_AMOUNT = 1 ether;
 
+    // Event signatures and `indexed` flags as in Berachain's published ABIs (tests/test_abi_conformance.py).
     event DepositSubmitted(
-        address receiver,
+        address indexed receiver,
         uint256 userDepositAmount,
         uint256 shares,
         uint256 rewardsCollected,
@@ -26,8 +27,8 @@ contract StakingPool {
         uint256 totalDeposits
     );
     event TotalDepositsUpdated(uint256 newTotalDeposits);
-    event SharesMinted(address to, uint256 amount);
-    event SharesBurned(address from, uint256 amount);
+    event SharesMinted(address indexed to, uint256 amount);
+    event SharesBurned(address indexed from, uint256 amount);
     event FullExitTriggered();
     event Paused(address account);
     event Unpaused(address account);
@@ -123,7 +124,9 @@ contract StakingPool {
         return (assets * (totalSupply + 1) + denominator - 1) / denominator;
     }
 
-    function submit(address receiver) external payable whenNotPaused returns (uint256 shares) {
+    function submit(address receiver) external payable returns (uint256 shares) {
+        if (isFullyExited) revert StakingPoolFullExited();
+        if (paused) revert EnforcedPause();
         if (msg.value == 0 || fullExitTriggered) revert InvalidAmount();
         shares = convertToShares(msg.value);
         _mint(receiver, shares);

@@ -38,7 +38,7 @@ contract WithdrawalVault {
 
     event ELWithdrawalTriggered(bytes pubkey, uint64 amount, uint256 fee);
     event WithdrawalRequested(
-        address user, uint256 amountOfAsset, uint256 amountOfShares, uint256 requestId, bool isFullExitWithdraw
+        address indexed user, uint256 amountOfAsset, uint256 amountOfShares, uint256 requestId, bool isFullExitWithdraw
     );
     event WithdrawalRequestFinalized(uint256 requestId);
 

@@ -1,0 +1,322 @@
+"""The fault matrix: the real daemon (`pool-oracle run`) on the devnet behind fault-injecting proxies, one
+fault at a time. Each row: a report falls due during the fault; what the daemon sent (nothing unverified,
+no duplicate), the log line and metric that name the fault, what /healthz and /readyz said, and how long
+after the fault cleared the good report landed."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from oracle.devnet.anvil import free_port
+from tests.daemon.harness import ETHER, GOVERNANCE, GWEI, Devnet, Pool, daemon_env, exe, scrape
+from tests.faults import proxy as faults
+from tests.faults.proxy import Fault, FaultProxy
+
+RESULTS = Path(os.environ.get("POOL_ORACLE_FAULT_RESULTS", ".faults/results.json"))
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    where: str  # "beacon", "el" (a proxy fault) or "chain" (an event on the devnet: on, tick each second, off)
+    make: Callable[[FaultProxy], Fault] | None = None
+    may_send: bool = False  # the report may land during the fault (failover, latency)
+    second_el: bool = False  # a healthy second EL endpoint behind the faulty one
+    metric: str = "pool_oracle_cycles_total"
+    metric_labels: dict[str, str] = field(default_factory=dict)
+    observe_seconds: float = 14.0
+    on: Callable[[Devnet, Pool], None] | None = None
+    tick: Callable[[Devnet, Pool], None] | None = None
+    off: Callable[[Devnet, Pool], None] | None = None
+    env: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Row:
+    name: str
+    sent_during_fault: int
+    landed: list[int]
+    proven_gwei: int
+    unverified: int
+    duplicates: int
+    log_line: str
+    metric: str
+    healthz: list[int]
+    readyz: list[int]
+    recovery_seconds: float | None
+    peak_rss_mb: float | None = None
+
+
+def metric_sum(body: str, name: str, **labels: str) -> float:
+    total = 0.0
+    for family in text_string_to_metric_families(body):
+        for sample in family.samples:
+            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
+                total += sample.value
+    return total
+
+
+def rss_mb(pid: int) -> float | None:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
+
+
+def first_complaint(stderr: str, since: float) -> str:
+    """The first warning or error the daemon logged after the fault began: event and error, short."""
+    for line in stderr.splitlines():
+        try:
+            event = json.loads(line)
+        except ValueError:
+            continue
+        if event.get("level") in ("warning", "error") and _ts(event) >= since:
+            keys = ("error", "problems", "reasons", "reason")
+            detail = next((str(event[key]) for key in keys if event.get(key)), None)
+            if detail is None:  # no error field: the event's own fields say it
+                skip = ("event", "level", "timestamp", "pool", "slot")
+                detail = ", ".join(f"{key}={value}" for key, value in event.items() if key not in skip)
+            return f"{event.get('event')}: {detail}"[:150]
+    return "(none)"
+
+
+def _ts(event: dict[str, Any]) -> float:
+    from datetime import datetime
+
+    stamp = event.get("timestamp")
+    try:
+        return datetime.fromisoformat(str(stamp).replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return 0.0
+
+
+def run_case(devnet: Devnet, pool: Pool, case: Case, workdir: Path) -> Row:
+    with FaultProxy(devnet_beacon(devnet)) as beacon, FaultProxy(devnet_rpc(devnet)) as el:
+        port = free_port()
+        endpoints = el.url + ("," + devnet_rpc(devnet) if case.second_el else "")
+        env = daemon_env(
+            workdir, case.name,
+            POOL_ORACLE_BEACON_ENDPOINTS=beacon.url, POOL_ORACLE_EXECUTION_ENDPOINTS=endpoints,
+            POOL_ORACLE_SERVICE_METRICS_ADDRESS=f"127.0.0.1:{port}", POOL_ORACLE_REPORTING_INTERVAL_SECONDS="1",
+            POOL_ORACLE_REPORTING_CYCLE_TIMEOUT_SECONDS="30", POOL_ORACLE_TRANSACTIONS_RECEIPT_TIMEOUT_SECONDS="8",
+            POOL_ORACLE_TRANSACTIONS_REPLACE_AFTER_SECONDS="4", POOL_ORACLE_ENDPOINTS_REQUEST_TIMEOUT_SECONDS="3",
+            POOL_ORACLE_ENDPOINTS_RETRY_BUDGET_SECONDS="4", POOL_ORACLE_SERVICE_WATCHDOG_SECONDS="60", **case.env,
+        )  # fmt: skip
+        log_path = workdir / f"{case.name}.log"
+        with log_path.open("w") as log:
+            daemon = subprocess.Popen([*exe(), "run", "--config", str(devnet.config)], stdout=subprocess.DEVNULL,
+                                      stderr=log, env=env)  # fmt: skip
+        try:
+            base = f"http://127.0.0.1:{port}"
+            deadline = time.monotonic() + 90
+            while metric_sum(scrape(base + "/metrics")[1], "pool_oracle_cycles_total", result="ok") < 1:
+                assert daemon.poll() is None, log_path.read_text()[-3000:]
+                assert time.monotonic() < deadline, (
+                    "the daemon never completed a cycle:\n" + log_path.read_text()[-3000:]
+                )
+                time.sleep(0.5)
+            _, before = scrape(base + "/metrics")
+            start_block = devnet.w3.eth.block_number
+            target = beacon if case.where == "beacon" else el
+            if case.make is not None:
+                target.fault = case.make(target)
+            if case.on is not None:
+                case.on(devnet, pool)
+            fault_began = time.time()
+            devnet.top_up(pool, ETHER)  # a report falls due once the CL credits it
+            healthz, readyz = [], []
+            until = time.monotonic() + case.observe_seconds
+            while time.monotonic() < until:
+                if case.tick is not None:
+                    case.tick(devnet, pool)
+                healthz.append(scrape(base + "/healthz")[0])
+                readyz.append(scrape(base + "/readyz")[0])
+                time.sleep(1)
+            _, during = scrape(base + "/metrics")
+            sent_during = len(devnet.reports(pool, from_block=start_block))
+            target.fault = None
+            if case.off is not None:
+                case.off(devnet, pool)
+            cleared = time.monotonic()
+            proven = devnet.cl_balance(pool)
+            recovery = None
+            deadline = time.monotonic() + 90
+            while time.monotonic() < deadline:
+                if devnet.total_deposits(pool) == devnet.cl_balance(pool) * GWEI:
+                    recovery = round(time.monotonic() - cleared, 1)
+                    break
+                time.sleep(0.5)
+            landed = devnet.reports(pool, from_block=start_block)
+            peak = rss_mb(daemon.pid)
+        finally:
+            daemon.send_signal(signal.SIGTERM)
+            try:
+                daemon.wait(timeout=40)
+            except subprocess.TimeoutExpired:
+                daemon.kill()
+        stderr = log_path.read_text()
+        delta = metric_sum(during, case.metric, **case.metric_labels) - metric_sum(
+            before, case.metric, **case.metric_labels
+        )
+        labels = ",".join(f'{k}="{v}"' for k, v in case.metric_labels.items())
+        return Row(
+            name=case.name,
+            sent_during_fault=sent_during,
+            landed=landed,
+            proven_gwei=proven,
+            unverified=sum(1 for value in landed if value != proven * GWEI),
+            duplicates=max(0, len(landed) - 1),
+            log_line=first_complaint(stderr, fault_began),
+            metric=f"{case.metric}{{{labels}}} +{delta:g}",
+            healthz=sorted(set(healthz)),
+            readyz=sorted(set(readyz)),
+            recovery_seconds=recovery,
+            peak_rss_mb=round(peak, 1) if peak else None,
+        )
+
+
+def devnet_beacon(devnet: Devnet) -> str:
+    return f"http://127.0.0.1:{devnet.beacon_port}"
+
+
+def devnet_rpc(devnet: Devnet) -> str:
+    return f"http://127.0.0.1:{devnet.rpc_port}"
+
+
+def record(row: Row) -> None:
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    rows = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    rows[row.name] = asdict(row)
+    RESULTS.write_text(json.dumps(rows, indent=1))
+
+
+def lie_about_balances(path: str, doc: Any) -> Any:
+    """A beacon node whose state and proofs inflate every balance by 1 BERA: consistent everywhere except
+    against the EIP-4788 root."""
+    if path.startswith("/eth/v2/debug/beacon/states/"):
+        doc["data"]["balances"] = [b + 10**9 for b in doc["data"]["balances"]]
+    if path.startswith("/bkit/v1/proof/validator_balance/"):
+        doc["validator_balance"] = hex(int(doc["validator_balance"], 16) + 10**9)
+    return doc
+
+
+def another_network(path: str, doc: Any) -> Any:
+    if path == "/eth/v1/beacon/genesis":
+        doc["data"]["genesis_validators_root"] = "0x" + "ab" * 32
+    return doc
+
+
+def signer(devnet: Devnet) -> str:
+    from eth_account import Account
+
+    key_file = Path(devnet.settings["signer"]["key_file"])
+    return str(Account.from_key(key_file.read_text().strip()).address)
+
+
+def rpc(devnet: Devnet, method: str, *params: Any) -> None:
+    devnet.w3.provider.make_request(method, list(params))  # type: ignore[arg-type]
+
+
+def oracle_contract(devnet: Devnet) -> Any:
+    from oracle.execution.el import abi
+
+    address = devnet.factory.functions.accountingOracle().call()
+    return devnet.w3.eth.contract(address=address, abi=abi("AccountingOracle") + ROLE_ADMIN_ABI)
+
+
+ROLE_ADMIN_ABI = [
+    {"type": "function", "name": name, "stateMutability": "nonpayable", "outputs": [],
+     "inputs": [{"name": "role", "type": "bytes32"}, {"name": "account", "type": "address"}]}
+    for name in ("grantRole", "revokeRole")
+]  # fmt: skip
+
+
+def set_role(granted: bool) -> Callable[[Devnet, Pool], None]:
+    def act(devnet: Devnet, pool: Pool) -> None:
+        oracle = oracle_contract(devnet)
+        role = oracle.functions.FEEDER_ROLE().call()
+        call = oracle.functions.grantRole if granted else oracle.functions.revokeRole
+        devnet.transact(call(role, signer(devnet)), sender=GOVERNANCE)
+
+    return act
+
+
+def set_balance(wei: int) -> Callable[[Devnet, Pool], None]:
+    return lambda devnet, pool: rpc(devnet, "anvil_setBalance", signer(devnet), hex(wei))
+
+
+def base_fee(gwei: int) -> Callable[[Devnet, Pool], None]:
+    return lambda devnet, pool: rpc(devnet, "anvil_setNextBlockBaseFeePerGas", hex(gwei * 10**9))
+
+
+def set_paused(paused: bool) -> Callable[[Devnet, Pool], None]:
+    """The pool's owner pauses (or unpauses) it: impersonated on anvil."""
+
+    def act(devnet: Devnet, pool: Pool) -> None:
+        contract = devnet.pool(pool)
+        owner = contract.functions.owner().call()
+        rpc(devnet, "anvil_impersonateAccount", owner)
+        rpc(devnet, "anvil_setBalance", owner, hex(10**20))
+        devnet.transact(contract.functions.pause() if paused else contract.functions.unpause(), sender=owner)
+
+    return act
+
+
+CASES = [
+    Case("beacon: 0.5 s latency on every answer", "beacon", lambda p: faults.latency(0.5), may_send=True,
+         metric="pool_oracle_cycles_total", metric_labels={"result": "ok"}),
+    Case("beacon: hangs past every timeout", "beacon", lambda p: faults.hang(),
+         metric="pool_oracle_cycles_total", metric_labels={"result": "error"}, observe_seconds=20),
+    Case("beacon: connections reset", "beacon", lambda p: faults.reset(),
+         metric="pool_oracle_cycles_total", metric_labels={"result": "error"}),
+    Case("beacon: 503 burst", "beacon", lambda p: faults.status(503),
+         metric="pool_oracle_cycles_total", metric_labels={"result": "error"}),
+    Case("beacon: truncated bodies", "beacon", lambda p: faults.truncated(p),
+         metric="pool_oracle_cycles_total", metric_labels={"result": "error"}),
+    Case("beacon: 300 MB answers", "beacon", lambda p: faults.oversized(300),
+         metric="pool_oracle_cycles_total", metric_labels={"result": "error"}),
+    Case("beacon: malformed JSON", "beacon", lambda p: faults.malformed(),
+         metric="pool_oracle_cycles_total", metric_labels={"result": "error"}),
+    Case("beacon: valid JSON of the wrong shape", "beacon", lambda p: faults.wrong_shape(),
+         metric="pool_oracle_cycles_total", metric_labels={"result": "error"}),
+    Case("beacon: lies about balances (state and proofs)", "beacon", lambda p: faults.tamper(p, lie_about_balances),
+         metric="pool_oracle_proof_verification_failures_total"),
+    Case("beacon: a node of another network", "beacon", lambda p: faults.tamper(p, another_network),
+         metric="pool_oracle_cycles_total", metric_labels={"result": "error"}),
+    Case("EL: 429 burst, healthy second endpoint", "el", lambda p: faults.status(429), may_send=True,
+         second_el=True, metric="pool_oracle_el_request_errors_total"),
+    Case("EL: 502 burst, single endpoint", "el", lambda p: faults.status(502),
+         metric="pool_oracle_cycles_total", metric_labels={"result": "error"}),
+    Case("EL: eth_sendRawTransaction refused", "el",
+         lambda p: faults.rpc_methods({"eth_sendRawTransaction": faults.rpc_error("internal error")}),
+         metric="pool_oracle_transactions_total", metric_labels={"outcome": "failed"}),
+    Case("EL: eth_sendRawTransaction accepted, never mined", "el",
+         lambda p: faults.rpc_methods({"eth_sendRawTransaction": faults.swallow_transactions()}),
+         metric="pool_oracle_transactions_total", metric_labels={"outcome": "timeout"}, observe_seconds=20),
+    Case("EL: eth_getLogs refused over wide ranges", "el", lambda p: faults.wide_get_logs_fail(100),
+         metric="pool_oracle_cycles_total", metric_labels={"result": "error"}),
+    Case("chain: FEEDER_ROLE revoked, then granted again", "chain", on=set_role(False), off=set_role(True),
+         metric="pool_oracle_reports_total", metric_labels={"outcome": "audit_drift"}),
+    Case("chain: the signer's balance runs out, then is topped up", "chain", on=set_balance(0),
+         off=set_balance(10**21), metric="pool_oracle_reports_total", metric_labels={"outcome": "failed"}),
+    Case("chain: the pool paused by its owner, then unpaused", "chain", on=set_paused(True), off=set_paused(False),
+         metric="pool_oracle_pools", metric_labels={"state": "paused"}),
+    Case("chain: base fee spikes over the fee ceiling, then falls", "chain", tick=base_fee(100), off=base_fee(1),
+         env={"POOL_ORACLE_TRANSACTIONS_MAX_FEE_GWEI": "20"},
+         metric="pool_oracle_transactions_total", metric_labels={"outcome": "fee_ceiling"}),
+]  # fmt: skip
+SHORT = ("beacon: hangs past every timeout", "EL: 429 burst, healthy second endpoint",
+         "EL: eth_sendRawTransaction accepted, never mined")  # fmt: skip

@@ -1,0 +1,231 @@
+"""A fault-injecting HTTP proxy on loopback, in front of the devnet's Beacon API or its EL JSON-RPC, driven by
+the test that owns it: `proxy.fault = <a fault below>` takes effect on the next request, `None` forwards.
+
+A fault is a coroutine `(request, body) -> response or None` (None: forward untouched); the factories below
+build the ones the fault matrix uses: latency, hangs, resets, 5xx bursts, truncated, oversized, malformed and
+wrong-shape bodies, lying JSON, and per-method JSON-RPC rules."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import threading
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from oracle.devnet.anvil import free_port
+
+Fault = Callable[[web.Request, bytes], Awaitable[web.StreamResponse | None]]
+Forward = Callable[[web.Request, bytes], Awaitable[tuple[int, str, bytes]]]
+
+
+class FaultProxy:
+    def __init__(self, upstream: str) -> None:
+        self.upstream = upstream.rstrip("/")
+        self.fault: Fault | None = None
+        self.requests = 0
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.loop = asyncio.new_event_loop()
+        self.ready = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.session: aiohttp.ClientSession | None = None
+
+    def __enter__(self) -> FaultProxy:
+        self.thread.start()
+        assert self.ready.wait(10), "proxy did not start"
+        return self
+
+    def __exit__(self, *_: Any) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+
+    async def forward(self, request: web.Request, body: bytes) -> tuple[int, str, bytes]:
+        assert self.session is not None
+        headers = {k: v for k, v in request.headers.items() if k.lower() in ("accept", "content-type")}
+        async with self.session.request(request.method, self.upstream + request.path_qs, data=body,
+                                        headers=headers) as response:  # fmt: skip
+            return response.status, response.content_type, await response.read()
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        self.requests += 1
+        body = await request.read()
+        fault = self.fault
+        if fault is not None:
+            answer = await fault(request, body)
+            if answer is not None:
+                return answer
+        status, kind, data = await self.forward(request, body)
+        return web.Response(body=data, status=status, content_type=kind)
+
+    def _run(self) -> None:
+        logging.getLogger("aiohttp.server").setLevel(logging.CRITICAL)  # injected faults are not news
+        asyncio.set_event_loop(self.loop)
+        self.session = aiohttp.ClientSession(loop=self.loop)
+        app = web.Application(client_max_size=64 << 20)
+        app.router.add_route("*", "/{tail:.*}", self._handle)
+        runner = web.AppRunner(app, access_log=None)
+        self.loop.run_until_complete(runner.setup())
+        self.loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", self.port).start())
+        self.ready.set()
+        self.loop.run_forever()
+        self.loop.run_until_complete(self.session.close())
+        self.loop.run_until_complete(runner.cleanup())
+
+
+# -- faults ---------------------------------------------------------------------------------------------------
+
+
+def latency(seconds: float) -> Fault:
+    async def fault(request: web.Request, body: bytes) -> None:
+        await asyncio.sleep(seconds)
+        return None
+
+    return fault
+
+
+def hang() -> Fault:
+    """Never answers within any timeout of the daemon's."""
+
+    async def fault(request: web.Request, body: bytes) -> web.StreamResponse | None:
+        await asyncio.sleep(3600)
+        return None
+
+    return fault
+
+
+def reset() -> Fault:
+    async def fault(request: web.Request, body: bytes) -> web.StreamResponse | None:
+        if request.transport is not None:
+            request.transport.abort()  # RST, no answer
+        return web.Response()  # written to nothing
+
+    return fault
+
+
+def status(code: int) -> Fault:
+    async def fault(request: web.Request, body: bytes) -> web.StreamResponse:
+        return web.Response(status=code, text=f"injected {code}")
+
+    return fault
+
+
+def truncated(proxy: FaultProxy) -> Fault:
+    """The real answer, announced whole, cut at half."""
+
+    async def fault(request: web.Request, body: bytes) -> web.StreamResponse:
+        code, kind, data = await proxy.forward(request, body)
+        response = web.StreamResponse(status=code, headers={"Content-Length": str(len(data))})
+        response.content_type = kind
+        await response.prepare(request)
+        await response.write(data[: len(data) // 2])
+        if request.transport is not None:
+            request.transport.close()
+        return response
+
+    return fault
+
+
+def oversized(megabytes: int) -> Fault:
+    """A JSON body of hundreds of MB, streamed."""
+
+    async def fault(request: web.Request, body: bytes) -> web.StreamResponse:
+        response = web.StreamResponse(status=200)
+        response.content_type = "application/json"
+        await response.prepare(request)
+        await response.write(b'{"data": "')
+        chunk = b"a" * (1 << 20)
+        try:
+            for _ in range(megabytes):
+                await response.write(chunk)
+            await response.write(b'"}')
+        except (ConnectionResetError, RuntimeError):
+            pass  # the client hung up, as it should
+        return response
+
+    return fault
+
+
+def malformed() -> Fault:
+    async def fault(request: web.Request, body: bytes) -> web.StreamResponse:
+        return web.Response(text='{"data": {"head_slot": ', content_type="application/json")
+
+    return fault
+
+
+def wrong_shape() -> Fault:
+    async def fault(request: web.Request, body: bytes) -> web.StreamResponse:
+        return web.json_response({"data": [1, 2, 3], "result": {"unexpected": True}, "jsonrpc": "2.0", "id": 1})
+
+    return fault
+
+
+def tamper(proxy: FaultProxy, change: Callable[[str, Any], Any]) -> Fault:
+    """Valid JSON answers rewritten by `change(path, document)`: a lying node."""
+
+    async def fault(request: web.Request, body: bytes) -> web.StreamResponse:
+        code, kind, data = await proxy.forward(request, body)
+        if code == 200 and "json" in kind:
+            return web.json_response(change(request.path, json.loads(data)))
+        return web.Response(body=data, status=code, content_type=kind)
+
+    return fault
+
+
+def rpc_methods(methods: dict[str, Fault]) -> Fault:
+    """Per JSON-RPC method: the fault for the methods named, the others forwarded."""
+
+    async def fault(request: web.Request, body: bytes) -> web.StreamResponse | None:
+        try:
+            method = json.loads(body).get("method")
+        except (ValueError, AttributeError):
+            return None
+        chosen = methods.get(method)
+        return await chosen(request, body) if chosen else None
+
+    return fault
+
+
+def swallow_transactions() -> Fault:
+    """eth_sendRawTransaction answered with a hash, never forwarded: the node says yes, nothing is mined."""
+
+    async def fault(request: web.Request, body: bytes) -> web.StreamResponse:
+        from eth_utils.crypto import keccak
+
+        call = json.loads(body)
+        tx_hash = "0x" + keccak(bytes.fromhex(call["params"][0][2:])).hex()
+        return web.json_response({"jsonrpc": "2.0", "id": call["id"], "result": tx_hash})
+
+    return fault
+
+
+def rpc_error(message: str) -> Fault:
+    async def fault(request: web.Request, body: bytes) -> web.StreamResponse:
+        call = json.loads(body)
+        return web.json_response({"jsonrpc": "2.0", "id": call["id"], "error": {"code": -32000, "message": message}})
+
+    return fault
+
+
+def wide_get_logs_fail(max_blocks: int) -> Fault:
+    """eth_getLogs over more than `max_blocks` refused, as hosted nodes do."""
+
+    async def fault(request: web.Request, body: bytes) -> web.StreamResponse | None:
+        call = json.loads(body)
+        if call.get("method") != "eth_getLogs":
+            return None
+        query = call["params"][0]
+        try:
+            start, end = int(query.get("fromBlock", "0x0"), 16), int(query.get("toBlock", "latest"), 16)
+        except ValueError:  # "latest" and other tags: as wide as can be
+            start, end = 0, max_blocks + 1
+        if end - start <= max_blocks:
+            return None
+        error = {"code": -32005, "message": "query returned more than 10000 results"}
+        return web.json_response({"jsonrpc": "2.0", "id": call["id"], "error": error})
+
+    return fault

@@ -1,0 +1,39 @@
+"""The fault matrix, row by row (see matrix.py). `make test` runs the short form (three rows); `make faults`
+runs every row and writes RELIABILITY.md from the results."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.daemon.harness import Devnet
+from tests.faults.matrix import CASES, SHORT, Case, record, run_case
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def devnet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Devnet]:
+    net = Devnet(tmp_path_factory.mktemp("faults"), "--validators", "10", "--pools", "7", "--deposit-delay-slots", "3")
+    yield net
+    net.stop()
+
+
+def _param(case: Case) -> object:
+    marks = [] if case.name in SHORT else [pytest.mark.faults_full]
+    return pytest.param(case, id=case.name, marks=marks)
+
+
+@pytest.mark.parametrize("case", [_param(c) for c in CASES])
+def test_fault(devnet: Devnet, case: Case, tmp_path_factory: pytest.TempPathFactory) -> None:
+    pool = devnet.pools[CASES.index(case) % len(devnet.pools)]
+    row = run_case(devnet, pool, case, tmp_path_factory.mktemp("row"))
+    record(row)
+    # The promises: nothing unverified, no duplicate, nothing sent while it could not be verified, recovery.
+    assert row.unverified == 0, row
+    assert row.duplicates == 0, row
+    if not case.may_send:
+        assert row.sent_during_fault == 0, row
+    assert row.recovery_seconds is not None and row.recovery_seconds < 60, row
+    assert set(row.healthz) == {200}, row  # the loop stays alive through every fault
