@@ -76,3 +76,26 @@ def test_before_eip_6110_the_deposit_index_decides(tmp_path: Path) -> None:
     assert found.deposits_in_flight_gwei == GWEI and not found.deposit_lag_unknown
     found = lags(tmp_path, state, [deposit(state, 150, 905)], deposit_count=160)
     assert found.deposit_lag_unknown  # nine more deposits than the lookback found
+
+
+def test_the_mempool_look_sees_others_reports_not_ours_and_survives_null() -> None:
+    from oracle.reporting.send import report_pending_elsewhere
+
+    pubkey = bytes(range(48))
+    oracle, ours, theirs = "0x" + "aa" * 20, "0x" + "bb" * 20, "0x" + "cc" * 20
+    call = "0x5578e99d" + "00" * 60 + pubkey.hex()
+
+    def ctx_with(result: Any) -> Any:
+        async def make_request(method: str, params: list[Any]) -> Any:
+            return {"jsonrpc": "2.0", "id": 1, "result": result}
+
+        provider = SimpleNamespace(make_request=make_request)
+        el = SimpleNamespace(w3=SimpleNamespace(provider=provider))
+        return SimpleNamespace(el=el, oracle=oracle, account=SimpleNamespace(address=ours))
+
+    pending = {"pending": {theirs: {"3": {"to": oracle, "input": call}}}}
+    assert asyncio.run(report_pending_elsewhere(ctx_with(pending), pubkey))
+    own = {"pending": {ours: {"3": {"to": oracle, "input": call}}}}
+    assert not asyncio.run(report_pending_elsewhere(ctx_with(own), pubkey))  # our own report is not another's
+    for nothing in (None, {"pending": None}, {"pending": {theirs: None}}, [], "x"):
+        assert not asyncio.run(report_pending_elsewhere(ctx_with(nothing), pubkey))

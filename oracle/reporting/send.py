@@ -54,18 +54,21 @@ async def preflight(ctx: Context, proven: ProvenBalance, anchor: Anchor) -> tupl
     return None, int(gas)
 
 
-async def report_pending_elsewhere(ctx: Context, proven: ProvenBalance) -> bool:
+async def report_pending_elsewhere(ctx: Context, pubkey: bytes) -> bool:
     """Another reporter's transaction for this validator waits in the mempool (txpool_content, where the
-    node serves it)."""
+    node serves it). Our own transactions do not count."""
     try:
         response = await ctx.el.w3.provider.make_request("txpool_content", [])
     except Exception:
         return False
     result = response.get("result") if isinstance(response, dict) else None
     pending = result.get("pending") if isinstance(result, dict) else None
-    needle = proven.pubkey.hex()
+    needle = pubkey.hex()
     oracle = ctx.oracle.lower()
-    for by_nonce in pending.values() if isinstance(pending, dict) else ():
+    ours = ctx.account.address.lower() if ctx.account is not None else ""
+    for sender, by_nonce in pending.items() if isinstance(pending, dict) else ():
+        if str(sender).lower() == ours:
+            continue
         for tx in by_nonce.values() if isinstance(by_nonce, dict) else ():
             if not isinstance(tx, dict):
                 continue
@@ -81,9 +84,11 @@ def books_fingerprint(books: PoolBooks) -> str:
     return f"{books.total_supply},{books.total_deposits_wei}"
 
 
-def report_check(ctx: Context, pool_address: str, timestamp: int, fingerprint: str | None) -> Check:
+def report_check(ctx: Context, pool_address: str, timestamp: int, fingerprint: str | None, pubkey: bytes) -> Check:
     """The grounds of a report, re-read before every signature (the first, a replacement, a resumed one):
-    its proof must still land within MAX_TIMESTAMP_AGE, and the pool's books must be as they were."""
+    its proof must still land within MAX_TIMESTAMP_AGE, the pool's books must be as they were, and no other
+    reporter's transaction for this validator may be waiting in the mempool (the last look before signing
+    is what keeps two reporters with different keys to one report)."""
 
     async def check() -> str | None:
         landing = 2 * max(ctx.seconds_per_slot, 1) + ctx.settings.reporting.timestamp_margin_seconds
@@ -94,6 +99,8 @@ def report_check(ctx: Context, pool_address: str, timestamp: int, fingerprint: s
         now = books_fingerprint(await read_books(ctx, Pool(-1, b"", pool_address)))
         if now != fingerprint:
             return f"the pool's books moved since the report was decided (shares,totalDeposits {fingerprint} -> {now})"
+        if await report_pending_elsewhere(ctx, pubkey):
+            return "another reporter's transaction for this validator is in the mempool"
         return None
 
     return check
@@ -108,7 +115,7 @@ async def submit(
     current = int(await ctx.el.view("StakingPool", pool.address, "totalDeposits"))
     if current == proven.balance * WEI_PER_GWEI:
         return TxOutcome("already_reported", reason="totalDeposits already equals the proven balance")
-    if await report_pending_elsewhere(ctx, proven):
+    if await report_pending_elsewhere(ctx, proven.pubkey):
         return TxOutcome("pending_elsewhere", reason="another report for this validator is in the mempool")
     waiting = [row for row in ctx.journal.in_flight() if row.status == "sent"]
     if waiting:  # one transaction in flight per signer: a new one would take its nonce
@@ -124,7 +131,7 @@ async def submit(
     await pause_point("after_prepare")
     fn = ctx.el.contract("AccountingOracle", ctx.oracle).functions.updateTotalDeposits(*report_args(proven, anchor))
     data = fn._encode_transaction_data()
-    check = report_check(ctx, pool.address, anchor.timestamp, fingerprint)
+    check = report_check(ctx, pool.address, anchor.timestamp, fingerprint, pool.pubkey)
     outcome = await ctx.txm.send(report_id, ctx.oracle, data, gas, check)
     _finish(ctx, report_id, outcome)
     return outcome
@@ -152,7 +159,8 @@ async def resume_in_flight(ctx: Context) -> None:
         if row.status == "prepared" and not ctx.journal.transactions(row.id):
             ctx.journal.finish(row.id, "failed", reason="killed before signing; nothing was broadcast")
             continue
-        outcome = await ctx.txm.resume(row.id, report_check(ctx, row.pool, row.timestamp, row.books))
+        pubkey = bytes.fromhex(row.pubkey[2:])
+        outcome = await ctx.txm.resume(row.id, report_check(ctx, row.pool, row.timestamp, row.books, pubkey))
         _finish(ctx, row.id, outcome)
         log.info("resumed journalled report", pool=row.pool, slot=row.slot, outcome=outcome.status,
                  tx_hash=outcome.tx_hash)  # fmt: skip

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from oracle.service.faults import POINTS
-from tests.daemon.harness import ETHER, GWEI, Devnet, Pool, daemon_env, exe, journal_rows, report, scrape
+from tests.daemon.harness import ETHER, GOVERNANCE, GWEI, Devnet, Pool, daemon_env, exe, journal_rows, report, scrape
 from tests.daemon.proxy import TamperingProxy
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -282,3 +282,26 @@ def test_a_stake_between_decision_and_signature_drops_the_report(devnet: Devnet,
     assert "books moved" in stdout
     assert devnet.reports(pool, from_block=start_block) == []
     assert [row[3] for row in journal_rows(journal) if row[0] == pool.address] == ["stale"]
+
+
+def test_a_second_reporter_with_another_key_sends_nothing_after_the_first(devnet: Devnet, tmp_path: Path) -> None:
+    """Two keys holding FEEDER_ROLE share no nonce. A second reporter that comes after the first's report
+    sends nothing: it re-reads totalDeposits, the mempool (txpool_content, others' transactions only) and
+    the books right before signing. Two that sign within the same few milliseconds can both land: that
+    window is what is left, best effort by design (no coordination between keys)."""
+    from tests.faults.matrix import oracle_contract
+
+    second_key = "0x47e179ec197488593b187f80a00eb0da91f1b9d0b13f8733639f19c30a34926a"  # anvil development key 4
+    oracle = oracle_contract(devnet)
+    role = oracle.functions.FEEDER_ROLE().call()
+    devnet.transact(oracle.functions.grantRole(role, "0x15d34AAf54267DB7D7c367839AAf71A00a2C6A65"), sender=GOVERNANCE)
+    (tmp_path / "second.key").write_text(second_key + "\n")
+    (tmp_path / "second.key").chmod(0o600)
+    pool = devnet.pools[6]
+    start_block = devnet.w3.eth.block_number
+    balance = drift_then_settle(devnet, pool)
+    first = report(devnet, daemon_env(tmp_path, "k1"))
+    assert outcome(first, pool).startswith("landed"), first.stdout + first.stderr[-2000:]
+    second = report(devnet, daemon_env(tmp_path, "k2", POOL_ORACLE_SIGNER_KEY_FILE=str(tmp_path / "second.key")))
+    assert outcome(second, pool).startswith("unchanged"), second.stdout
+    assert devnet.reports(pool, from_block=start_block) == [balance * GWEI]

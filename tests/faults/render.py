@@ -25,18 +25,19 @@ def sent(row: dict[str, object]) -> str:
 def table(rows: dict[str, dict[str, object]]) -> str:
     lines = [
         "| fault | reports sent (during the fault; in all, vs the proven balance) | first log line | metric during"
-        " the fault | /healthz, /readyz seen | good report landed after the fault cleared |",
-        "|---|---|---|---|---|---|",
+        " the fault | /healthz, /readyz seen | good report landed after the fault cleared | daemon peak RSS |",
+        "|---|---|---|---|---|---|---|",
     ]
     for case in CASES:
         row = rows.get(case.name)
         if row is None:
-            lines.append(f"| {case.name} | not run | | | | |")
+            lines.append(f"| {case.name} | not run | | | | | |")
             continue
         log = str(row["log_line"]).replace("|", "/")
         health = f"{row['healthz']}, {row['readyz']}"
         recovery = f"{row['recovery_seconds']} s" if row["recovery_seconds"] is not None else "NOT RECOVERED"
-        lines.append(f"| {case.name} | {sent(row)} | `{log}` | `{row['metric']}` | {health} | {recovery} |")
+        rss = f"{row['peak_rss_mb']} MB" if row.get("peak_rss_mb") else "-"
+        lines.append(f"| {case.name} | {sent(row)} | `{log}` | `{row['metric']}` | {health} | {recovery} | {rss} |")
     return "\n".join(lines)
 
 
