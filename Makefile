@@ -74,6 +74,7 @@ soak: setup
 
 bench: setup
 	$(BIN)/python benchmarks/bench_prove.py
+	$(BIN)/python benchmarks/bench_bkjson.py
 
 # Re-resolve the pinned, hashed lock files (needs the package index).
 lock:
