@@ -356,7 +356,7 @@ class BeaconNode:
         )
         return self._shape("validators", parse_validators, body)
 
-    async def state_ssz(self, state_id: str, timeout: float = 600) -> bytearray:
+    async def state_ssz(self, state_id: str, timeout: float = 600, fork: str | None = None) -> bytearray:
         """The state as SSZ (Ethereum clients), streamed into one buffer that the engine then reads in place
         (never held twice); progress is logged for large states. The buffer grows with what arrives: a
         Content-Length is a claim, not a reason to allocate."""
@@ -383,7 +383,7 @@ class BeaconNode:
                     raise EndpointError(
                         self.label, route, f"state of {size} bytes exceeds the cap of {MAX_STATE_BYTES}"
                     )
-                self._check_fork(response.headers.get("Eth-Consensus-Version"))
+                self._check_fork(response.headers.get("Eth-Consensus-Version"), fork)
                 buffer = bytearray()
                 received, next_log = 0, time.monotonic() + 5
                 async for chunk in response.content.iter_chunked(1 << 20):
@@ -404,16 +404,14 @@ class BeaconNode:
             metrics.BEACON_SECONDS.labels(self.label, route).observe(time.perf_counter() - started)
         return buffer
 
-    expected_fork: str | None = None
-
-    def _check_fork(self, served: str | None) -> None:
+    def _check_fork(self, served: str | None, expected: str | None) -> None:
         """Ethereum clients name the state's fork in Eth-Consensus-Version: it must be the configured one."""
-        if served and self.expected_fork and served.lower() != self.expected_fork:
+        if served and expected and served.lower() != expected:
             raise EndpointError(
                 self.label,
                 "state",
                 f"the node serves a {served} state (Eth-Consensus-Version), the configured layout is for "
-                f"{self.expected_fork}: set layout: ethereum-{served.lower()} once the network has forked",
+                f"{expected}: set layout: ethereum-{served.lower()} once the network has forked",
             )
 
     async def state_document(self, state_id: str, timeout: float = 600) -> Any:

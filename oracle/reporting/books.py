@@ -7,12 +7,9 @@ from typing import Any
 
 from oracle.execution.el import ExecutionError
 from oracle.reporting.context import Anchor, Context, Pool
-from oracle.reporting.reconcile import Lags, PoolBooks
+from oracle.reporting.reconcile import SHARE, Lags, PoolBooks
 from oracle.ssz.state import BeaconState
 from oracle.types import FAR_FUTURE_EPOCH
-
-SHARE = 10**18
-
 
 UNSET_INDEX = 2**64 - 1  # deposit_requests_start_index before the first deposit request
 

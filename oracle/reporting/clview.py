@@ -43,8 +43,8 @@ async def load_cl_state(ctx: Context, node: BeaconNode, anchor: Anchor) -> Beaco
             log.warning("the node serves another fork than configured", endpoint=node.label, fork=version,
                         served_layout=layout.name, configured_layout=ctx.layout.name)  # fmt: skip
     else:
-        node.expected_fork = ctx.layout.name.split("-", 1)[1]
-        raw = await node.state_ssz(str(anchor.slot), timeout=state_timeout(ctx))
+        fork = ctx.layout.name.split("-", 1)[1]
+        raw = await node.state_ssz(str(anchor.slot), timeout=state_timeout(ctx), fork=fork)
     big = len(raw) > 50_000_000
     if big:
         log.info("merkleizing the state", slot=anchor.slot, megabytes=round(len(raw) / 1e6))

@@ -20,7 +20,7 @@ from oracle.reporting.context import Anchor, Context, CycleError, CycleResult, P
 from oracle.reporting.endpoints import check_endpoints
 from oracle.reporting.proofs import ProvenBalance
 from oracle.reporting.prove import prove
-from oracle.reporting.reconcile import Decision, Lags, Limits, reconcile
+from oracle.reporting.reconcile import SHARE, Decision, Lags, Limits, reconcile
 from oracle.reporting.send import preflight, resume_in_flight, submit
 from oracle.service import metrics
 from oracle.ssz.errors import ProofError, SSZError
@@ -28,7 +28,6 @@ from oracle.ssz.state import BeaconState
 from oracle.types import WEI_PER_GWEI
 
 log = structlog.get_logger("oracle.cycle")
-SHARE = 10**18
 
 
 # -- the cycle ------------------------------------------------------------------------------------------------------

@@ -42,10 +42,6 @@ class GoField:
     address: bool = False  # common.ExecutionAddress: EIP-55 checksummed
 
 
-def _top(number: str = HEX) -> Any:
-    return lambda name: GoField(name, number, omitempty=True)
-
-
 _STATE_NUMBERS = {"eth1_deposit_index": NUMBER, "balances": NUMBER, "next_withdrawal_index": NUMBER}
 _CAMEL = {
     "Eth1Data": ["deposit_root", "deposit_count", "block_hash"],
@@ -196,7 +192,10 @@ def _read_container(sszt: Container, obj: Any, path: str) -> dict[str, Any]:
     unknown = sorted(str(k) for k in obj if k not in keys)
     if unknown:
         raise SSZError(
-            f"unexpected field(s) {', '.join(unknown[:5])} for {sszt.name} (a newer fork than the layout?)", path=path
+            # keys repr'd: they come from outside, and an error stays one line whatever they hold
+            f"unexpected field(s) {', '.join(repr(k) for k in unknown[:5])} for {sszt.name} (a newer fork than the "
+            "layout?)",
+            path=path,
         )
     out: dict[str, Any] = {}
     missing = []
