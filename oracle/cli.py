@@ -125,6 +125,7 @@ def cmd_devnet(args: argparse.Namespace) -> int:
             beacon_port=args.beacon_port,
             rpc_port=args.rpc_port,
             open_reporting=args.open_reporting,
+            ownable_oracle=args.ownable_oracle,
             seed=args.seed,
             random_events=args.random_events,
             slots_per_epoch=args.slots_per_epoch,
@@ -308,6 +309,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--open-reporting",
         action="store_true",
         help="let anyone report (default: FEEDER_ROLE to the first test key)",
+    )
+    devnet.add_argument(
+        "--ownable-oracle",
+        action="store_true",
+        help="deploy the Ownable AccountingOracle of Berachain's contract reference page, owned by the first test "
+        "key (default: the AccessControl oracle of the published ABI)",
     )
     devnet.add_argument(
         "--random-events",

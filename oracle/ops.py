@@ -167,6 +167,8 @@ def check(settings: Settings, account: LocalAccount | None) -> int:
             try:
                 await check_endpoints(ctx)
                 result(True, f"contracts: factory {ctx.factory}, oracle {ctx.oracle}, vault {ctx.vault}")
+                result(not ctx.gindex_problems, "factory generalized indices: " + (
+                    "; ".join(ctx.gindex_problems) or f"those of layout {ctx.layout.name}"))  # fmt: skip
                 latest = await ctx.el.block("latest")
                 root = await ctx.el.beacon_root(int(latest["timestamp"]))
                 result(root is not None, f"EIP-4788: root for the latest block's timestamp "
@@ -178,7 +180,7 @@ def check(settings: Settings, account: LocalAccount | None) -> int:
                 result(True, "signer: none configured: audit mode (proves and reconciles, never sends)")
                 return
             result(True, f"signer: {ctx.account.address}")
-            result(ctx.has_role, f"role: FEEDER_ROLE {'granted' if ctx.has_role else 'NOT granted (audit mode)'}")
+            result(ctx.has_role, access_line(ctx))
             balance = await ctx.el.balance(ctx.account.address)
             result(balance >= MIN_SIGNER_BALANCE_WEI, f"signer balance: {balance / 10**18:.4f} (need >= 0.1 for gas)")
         finally:
@@ -191,6 +193,18 @@ def check(settings: Settings, account: LocalAccount | None) -> int:
     failed = [text for ok, text in lines if not ok]
     print(f"{len(lines) - len(failed)} passed, {len(failed)} failed")
     return 1 if failed else 0
+
+
+def access_line(ctx: Context) -> str:
+    """Whether this key can report, in the terms of the deployed oracle's access scheme."""
+    if ctx.oracle_access == "access_control":
+        state = "granted: this key can report" if ctx.has_role else "NOT granted: audit mode"
+        return f"reporting access: AccessControl oracle, FEEDER_ROLE {state}"
+    if ctx.oracle_access == "ownable":
+        state = "this key is the owner: it can report" if ctx.has_role else "this key is NOT the owner: audit mode"
+        return f"reporting access: Ownable oracle, {state}"
+    return ("reporting access: the oracle answers neither supportsInterface nor owner(); "
+            "a report's pre-flight from this key decides (audit mode until one passes)")  # fmt: skip
 
 
 def write_reference(output: str | None, fmt: str = "markdown") -> int:

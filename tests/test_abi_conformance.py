@@ -16,16 +16,23 @@ from oracle.devnet.compile import load_artifacts
 from oracle.execution.el import abi, decode_revert
 
 pytestmark = pytest.mark.unit
-PUBLISHED = Path(__file__).resolve().parent / "data" / "berachain-staking-pools-abis"
+DATA = Path(__file__).resolve().parent / "data"
+PUBLISHED = DATA / "berachain-staking-pools-abis"
 SOURCES = {
     "AccountingOracle": "contracts-staking-pools/AccountingOracle.json",
     "StakingPoolContractsFactory": "contracts-staking-pools/StakingPoolContractsFactory.json",
     "StakingPool": "contracts-staking-pools/core/StakingPool.json",
     "WithdrawalVault": "contracts-staking-pools/WithdrawalVault.json",
     "SSZErrors": "contracts-staking-pools/libraries/SSZ.json",
+    # owner() and OwnableUnauthorizedAccount, to recognise an Ownable oracle: as the Ownable pools have them
+    "Ownable": "contracts-staking-pools/core/StakingPool.json",
+    "BeaconDeposit": "../../berachain-pol-abis/{network}/BeaconDeposit.json",
 }
 # The devnet's contract that plays each published one (SSZ's errors are raised by the factory).
-DEVNET = {name: name for name in SOURCES} | {"SSZErrors": "StakingPoolContractsFactory"}
+DEVNET = {name: name for name in SOURCES} | {
+    "SSZErrors": "StakingPoolContractsFactory",
+    "Ownable": "OwnableAccountingOracle",
+}
 
 
 def canonical(param: dict[str, Any]) -> str:
@@ -47,7 +54,8 @@ def identity(entry: dict[str, Any]) -> tuple[str, str, tuple[bool, ...]]:
 
 
 def published(network: str, name: str) -> list[dict[str, Any]]:
-    loaded: list[dict[str, Any]] = json.loads((PUBLISHED / network / SOURCES[name]).read_text())
+    path = PUBLISHED / network / SOURCES[name].format(network=network)
+    loaded: list[dict[str, Any]] = json.loads(path.read_text())
     return loaded
 
 
@@ -67,6 +75,7 @@ IMITATIONS = {
     "WithdrawalVault": "contracts-staking-pools/WithdrawalVault.json",
     "SmartOperator": "contracts-staking-pools/core/SmartOperator.json",
     "StakingRewardsVault": "contracts-staking-pools/core/StakingRewardsVault.json",
+    "BeaconDeposit": "../../berachain-pol-abis/{network}/BeaconDeposit.json",
 }
 
 
@@ -87,7 +96,7 @@ def test_every_devnet_entry_named_as_a_deployed_one_matches_it(network: str, nam
     """Same name, same selector or topic, and for events the same `indexed` flags (a log filter on an
     indexed argument finds nothing when the flags differ)."""
     deployed: dict[tuple[str, str], set[Any]] = {}
-    for entry in named(json.loads((PUBLISHED / network / IMITATIONS[name]).read_text())):
+    for entry in named(json.loads((PUBLISHED / network / IMITATIONS[name].format(network=network)).read_text())):
         deployed.setdefault((entry["type"], entry["name"]), set()).add(identity(entry))
     differ = [
         signature(entry)

@@ -13,8 +13,11 @@ import numpy as np
 import pytest
 
 from oracle.config.settings import load_settings
+from oracle.execution.el import ExecutionError
 from oracle.reporting.books import UNSET_INDEX, collect_lags
 from oracle.reporting.context import Anchor, Pool
+from oracle.reporting.eventlog import LOG_CHUNK_BLOCKS, REORG_OVERLAP_BLOCKS, EventWindow
+from oracle.reporting.reconcile import Lags
 from oracle.ssz.layouts import get_layout
 from oracle.ssz.sample import sample_state
 from oracle.ssz.state import load_state
@@ -24,17 +27,35 @@ GWEI = 10**9
 
 
 class StandInEL:
-    def __init__(self, deposits: list[dict[str, Any]], deposit_count: int) -> None:
+    def __init__(
+        self,
+        deposits: list[dict[str, Any]],
+        deposit_count: int,
+        requests: list[dict[str, Any]] | None = None,
+        allocated: int | None = 0,
+        latest: int = 1000,
+    ) -> None:
         self.deposits = deposits
         self.deposit_count = deposit_count
+        self.requests = requests or []
+        self.allocated = allocated
+        self.latest = latest
+        self.log_ranges: list[tuple[int, int]] = []
 
     async def block(self, tag: Any) -> dict[str, int]:
-        return {"number": 1000}
+        return {"number": self.latest}
 
     async def logs(self, name: str, address: str, event: str, start: int, end: int) -> list[dict[str, Any]]:
+        if event == "ELWithdrawalTriggered":
+            self.log_ranges.append((start, end))
+            return [r for r in self.requests if start <= r["blockNumber"] <= end]
         return [d for d in self.deposits if start <= d["blockNumber"] <= end] if event == "Deposit" else []
 
-    async def view(self, *args: Any, **kwargs: Any) -> int:
+    async def view(self, name: str, address: str, function: str, *args: Any, **kwargs: Any) -> int:
+        if function == "allocatedWithdrawalsAmount":
+            if self.allocated is None:
+                raise ExecutionError("WithdrawalVault.allocatedWithdrawalsAmount reverted", reason="revert")
+            return self.allocated
         return self.deposit_count
 
 
@@ -47,15 +68,24 @@ def state_with(eth1_deposit_index: int, requests_start: int) -> Any:
     return load_state(layout.state.encode(value), layout)
 
 
-def lags(tmp_path: Path, state: Any, deposits: list[dict[str, Any]], deposit_count: int) -> Any:
+def context(tmp_path: Path, el: StandInEL, lookback: int = 49_153) -> Any:
     config = tmp_path / "c.yaml"
     config.write_text("chain_id: 1\nlayout: ethereum-electra\nbeacon_endpoints: [http://b:1]\n"
-                      "execution_endpoints: [http://e:1]\ncontracts: {factory: '0x" + "11" * 20 + "'}\n")  # fmt: skip
-    ctx = SimpleNamespace(settings=load_settings(config, environ={}), el=StandInEL(deposits, deposit_count),
-                          vault="0x" + "22" * 20)  # fmt: skip
+                      "execution_endpoints: [http://e:1]\ncontracts: {factory: '0x" + "11" * 20 + "'}\n"
+                      f"reporting: {{withdrawal_lookback_blocks: {lookback}}}\n")  # fmt: skip
+    return SimpleNamespace(settings=load_settings(config, environ={}), el=el, vault="0x" + "22" * 20,
+                           withdrawal_requests=EventWindow())  # fmt: skip
+
+
+def lags(tmp_path: Path, state: Any, deposits: list[dict[str, Any]], deposit_count: int, **el: Any) -> Any:
+    ctx = context(tmp_path, StandInEL(deposits, deposit_count, **el))
+    return lags_of(ctx, state)
+
+
+def lags_of(ctx: Any, state: Any, el_block: int = 950) -> Any:
     pubkey = state.validator(3)["pubkey"]
-    anchor = Anchor(slot=state.slot, block_root=state.block_root, timestamp=1, el_block=950)
-    result = asyncio.run(collect_lags(ctx, anchor, state, [Pool(3, pubkey, "0x" + "33" * 20)]))  # type: ignore[arg-type]
+    anchor = Anchor(slot=state.slot, block_root=state.block_root, timestamp=1, el_block=el_block)
+    result = asyncio.run(collect_lags(ctx, anchor, state, [Pool(3, pubkey, "0x" + "33" * 20)]))
     return result[3]
 
 
@@ -76,6 +106,58 @@ def test_before_eip_6110_the_deposit_index_decides(tmp_path: Path) -> None:
     assert found.deposits_in_flight_gwei == GWEI and not found.deposit_lag_unknown
     found = lags(tmp_path, state, [deposit(state, 150, 905)], deposit_count=160)
     assert found.deposit_lag_unknown  # nine more deposits than the lookback found
+
+
+def request(state: Any, block: int) -> dict[str, Any]:
+    return {"blockNumber": block, "args": {"pubkey": state.validator(3)["pubkey"], "amount": GWEI}}
+
+
+def test_a_withdrawal_request_stays_in_flight_for_the_whole_flight_window(tmp_path: Path) -> None:
+    """Berachain pays a partial withdrawal ~49,152 slots after its request: a request 40,000 blocks before
+    the anchor is in flight while the vault has allocated amounts for the validator (the old 64-block window
+    forgot it after 64 blocks)."""
+    state = state_with(eth1_deposit_index=100, requests_start=100)
+    old = request(state, 100_000 - 40_000)
+    found = lags(tmp_path, state, [], 100, requests=[old], allocated=GWEI * GWEI, latest=100_010)
+    assert found.recent_withdrawal_requests == 1 and found.allocated_withdrawals_wei == GWEI * GWEI
+    ctx = context(tmp_path, StandInEL([], 100, requests=[old], allocated=0, latest=100_010))
+    found = lags_of(ctx, state, el_block=100_000)
+    assert found.recent_withdrawal_requests == 1 and found.allocated_withdrawals_wei == 0  # all finalized
+    ctx = context(tmp_path, StandInEL([], 100, requests=[old], allocated=None, latest=100_010))
+    assert lags_of(ctx, state, el_block=100_000).allocated_withdrawals_wei is None  # a vault without the view
+
+
+def test_the_request_window_is_read_once_then_incrementally(tmp_path: Path) -> None:
+    state = state_with(eth1_deposit_index=100, requests_start=100)
+    el = StandInEL([], 100, requests=[request(state, 60_000), request(state, 99_990)], allocated=1, latest=100_000)
+    ctx = context(tmp_path, el)
+    assert lags_of(ctx, state, el_block=99_990).recent_withdrawal_requests == 2
+    first = list(el.log_ranges)
+    assert first[0][0] == 99_990 - 49_153 and first[-1][1] == 100_000
+    assert all(end - start < LOG_CHUNK_BLOCKS for start, end in first) and len(first) == 5
+    el.log_ranges.clear()
+    el.latest = 100_020
+    el.requests.append(request(state, 100_015))
+    assert lags_of(ctx, state, el_block=100_010).recent_withdrawal_requests == 3
+    assert el.log_ranges == [(100_001 - REORG_OVERLAP_BLOCKS, 100_020)]  # the new blocks and an overlap only
+    el.latest = 109_300
+    assert lags_of(ctx, state, el_block=109_200).recent_withdrawal_requests == 2  # 60,000 left the window
+
+
+def test_withdrawal_holds_follow_the_vault_and_the_queue() -> None:
+    from oracle.reporting.reconcile import Limits, PoolBooks, reconcile
+
+    books = PoolBooks(300_000 * GWEI * GWEI, 300_000 * GWEI * GWEI, 300_000 * GWEI * GWEI, GWEI * GWEI)
+    limits = Limits(0.05, 0.1, 600, 120)
+
+    def reasons(lags: Lags) -> tuple[str, ...]:
+        return reconcile(300_010 * GWEI, 1_000, books, lags, limits, now=1_000, expected_landing_seconds=4,
+                         changed_last_day_wei=0).reasons  # fmt: skip
+
+    assert "withdrawal_in_flight" in reasons(Lags(recent_withdrawal_requests=1, allocated_withdrawals_wei=GWEI))
+    assert "withdrawal_in_flight" in reasons(Lags(recent_withdrawal_requests=1, allocated_withdrawals_wei=None))
+    assert "withdrawal_in_flight" not in reasons(Lags(recent_withdrawal_requests=1, allocated_withdrawals_wei=0))
+    assert "withdrawal_in_flight" in reasons(Lags(pending_withdrawal_gwei=GWEI, allocated_withdrawals_wei=0))
 
 
 def test_the_mempool_look_sees_others_reports_not_ours_and_survives_null() -> None:

@@ -80,7 +80,10 @@ class Reporting:
         4096, "How far back to look for deposit events not yet credited on the CL; beyond it, hold all pools."
     )
     withdrawal_lookback_blocks: int = setting(
-        64, "EL withdrawal requests in this many blocks before the proven slot's count as in flight."
+        49_153,
+        "EL withdrawal requests this many blocks before the proven slot's may not be paid by the CL yet: while the "
+        "vault's allocatedWithdrawalsAmount for the validator is not zero, its reports wait (Berachain's "
+        "WITHDRAWAL_FLIGHT_BLOCK_DELAY, 49,153; the CL's own queue of pending withdrawals counts as well).",
     )
     cross_check_state: bool = setting(
         True, "beacon-kit: also build proofs from the node's state with our own engine and compare."

@@ -54,6 +54,7 @@ class Anvil:
     chain_id: int
     genesis_timestamp: int
     balance_ether: int = 100_000_000
+    genesis_number: int = 0
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -75,6 +76,8 @@ class Anvil:
             str(self.genesis_timestamp),
             "--balance",
             str(self.balance_ether),
+            "--number",
+            str(self.genesis_number),
             "--no-mining",  # one EL block per beacon slot, mined by the devnet
             "--silent",
         ]

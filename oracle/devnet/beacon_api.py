@@ -484,6 +484,30 @@ class BeaconApi:
 
     # -- wiring ------------------------------------------------------------------------------------------
 
+    # -- the devnet's own controls ---------------------------------------------------------------------
+
+    def _index(self, request: web.Request) -> int:
+        raw = request.match_info["validator_index"]
+        if not raw.isdigit() or int(raw) >= self.chain.validators.count:
+            raise ApiError(404, f"no validator {raw}")
+        return int(raw)
+
+    async def devnet_exit(self, request: web.Request) -> web.Response:
+        """An exit the CL starts by itself (on Berachain: a validator evicted from a full set)."""
+        index = self._index(request)
+        self.chain.exit(index)
+        return web.json_response({"exit_epoch": str(int(self.chain.validators.exit_epochs[index]))})
+
+    async def devnet_withdraw(self, request: web.Request) -> web.Response:
+        """A partial withdrawal queued on the CL without an EL request (on Berachain: the sweep of a balance
+        above the maximum effective balance)."""
+        index = self._index(request)
+        raw = request.match_info["gwei"]
+        if not raw.isdigit() or int(raw) == 0:
+            raise ApiError(400, f"invalid amount: {raw}")
+        self.chain.request_withdrawal(index, int(raw))
+        return web.json_response({"queued_gwei": raw})
+
     def app(self) -> web.Application:
         app = web.Application(middlewares=[_errors])
         routes = [
@@ -500,6 +524,9 @@ class BeaconApi:
             ("GET", "/eth/v1/beacon/states/{state_id}/validator_balances", self.balances_get),
             ("POST", "/eth/v1/beacon/states/{state_id}/validator_balances", self.balances_post),
             ("GET", "/eth/v2/debug/beacon/states/{state_id}", self.debug_state),
+            # The devnet's own: CL events no EL transaction causes, for tests and demos.
+            ("POST", "/devnet/v1/validators/{validator_index}/exit", self.devnet_exit),
+            ("POST", "/devnet/v1/validators/{validator_index}/withdraw/{gwei}", self.devnet_withdraw),
         ]
         if self.beaconkit:
             routes += [

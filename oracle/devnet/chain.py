@@ -63,6 +63,14 @@ class ChainConfig:
             return self.initial_balance_gwei
         return 250_000 * GWEI_PER_ETH if self.family == "beaconkit" else 32 * GWEI_PER_ETH
 
+    @property
+    def pool_balance(self) -> int:
+        """Pool validators' genesis balance: on beacon-kit above the pools' 250,000 BERA minimum effective
+        balance (a pool at exactly the minimum fully exits on its first withdrawal)."""
+        if self.initial_balance_gwei is not None:
+            return self.initial_balance_gwei
+        return 300_000 * GWEI_PER_ETH if self.family == "beaconkit" else 32 * GWEI_PER_ETH
+
 
 @dataclass(frozen=True)
 class Payload:
@@ -159,6 +167,9 @@ class SimulatedChain:
             withdrawable_epochs=np.full(n, FAR_FUTURE_EPOCH, dtype=np.uint64),
             balances=np.full(n, balance, dtype=np.uint64),
         )
+        for index in self.pool_indices():
+            self.validators.balances[index] = config.pool_balance
+            self.validators.effective_balances[index] = config.pool_balance - config.pool_balance % GWEI_PER_ETH
         self.withdrawal_vault = withdrawal_vault
         self.genesis_validators_root = h(b"genesis-validators", self.validators.records().tobytes())
         self.pending_deposits: list[PendingDeposit] = []

@@ -40,7 +40,9 @@ def compile_contracts() -> dict[str, Any]:
         "settings": {
             "optimizer": {"enabled": True, "runs": 200},
             "evmVersion": EVM_VERSION,
-            "outputSelection": {"*": {"*": ["abi", "evm.bytecode.object", "evm.deployedBytecode.object"]}},
+            "outputSelection": {
+                "*": {"*": ["abi", "evm.bytecode.object", "evm.deployedBytecode.object", "storageLayout"]}
+            },
         },
     }
     # Call the solc module directly and write through a file: solcjs's CLI exits before a piped stdout
@@ -76,6 +78,10 @@ def compile_contracts() -> dict[str, Any]:
                 "abi": artifact["abi"],
                 "bytecode": "0x" + artifact["evm"]["bytecode"]["object"],
                 "deployedBytecode": "0x" + artifact["evm"]["deployedBytecode"]["object"],
+                # name -> storage slot, for the devnet's genesis fixtures (anvil_setStorageAt)
+                "storageSlots": {
+                    e["label"]: int(e["slot"]) for e in artifact.get("storageLayout", {}).get("storage", [])
+                },
             }
     return {
         "compiler": f"solc {version}",

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 from aiohttp import web
 from eth_account import Account
+from eth_utils.crypto import keccak
 from web3 import AsyncHTTPProvider, AsyncWeb3
 from web3.contract import AsyncContract
 from web3.types import TxParams, Wei
@@ -38,9 +39,12 @@ BEACON_ROOTS_CODE = (
     "815414603c575f5ffd5b62001fff01545f5260205ff35b5f5ffd5b62001fff42064281555f359062001fff015500"
 )
 SYSTEM_ADDRESS = "0xfffffffffffffffffffffffffffffffffffffffe"
+ZERO_ADDRESS = "0x" + "00" * 20
+FULL_EXIT_TOPIC = "0x" + keccak(text="FullExitTriggered()").hex()
 BEACON_DEPOSIT = "0x4242424242424242424242424242424242424242"
 WEI_PER_GWEI = 10**9
 # anvil's default accounts (its well-known test mnemonic): 0 governs, 1 feeds, the rest are users.
+ETH = 10**18
 TEST_KEYS = [
     "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80",
     "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d",
@@ -65,6 +69,7 @@ class DevnetConfig:
     rpc_port: int = 8545
     chain_id: int = 80087
     open_reporting: bool = False
+    ownable_oracle: bool = False  # the Ownable oracle of the contract reference page (owner: the feeder key)
     seed: int = 0
     slots_per_epoch: int = 32
     deposit_delay_slots: int = 4
@@ -80,6 +85,8 @@ class DevnetConfig:
             raise DevnetError("slot time must be a whole number of seconds, at least 1")
         if self.slots_per_epoch < 1 or self.deposit_delay_slots < 1 or self.withdrawal_delay_epochs < 1:
             raise DevnetError("slots per epoch and the deposit and withdrawal delays must be at least 1")
+        if self.open_reporting and self.ownable_oracle:
+            raise DevnetError("the Ownable oracle has no open-reporting switch; pick one")
         if self.beacon_port == self.rpc_port:
             raise DevnetError(f"the Beacon API and the RPC need different ports, both are {self.rpc_port}")
 
@@ -92,6 +99,29 @@ class Pool:
     rewards_vault: str
     smart_operator: str
     closed: bool = False
+
+
+@dataclass(frozen=True)
+class NetworkAmounts:
+    """What the staking-pool contracts are deployed with. Berachain's are the documented ones (berachain/docs
+    nodes/staking-pools: 10,000 BERA to register, 250,000 minimum effective balance, 10,000,000 maximum,
+    129,600-block finalization delay; the 43,200-block cooldown from the published pools' constant); the
+    Ethereum devnet's are scaled to 32 ETH validators."""
+
+    first_deposit_wei: int
+    min_cl_deposit_wei: int
+    min_effective_balance_wei: int
+    max_effective_balance_wei: int
+    withdrawal_cooldown_blocks: int
+    finalization_delay_blocks: int
+    min_deposit_gwei: int  # the deposit contract's minimum
+
+
+BERACHAIN_AMOUNTS = NetworkAmounts(10_000 * ETH, 10_000 * ETH, 250_000 * ETH, 10_000_000 * ETH, 43_200, 129_600,
+                                   10_000 * GWEI_PER_ETH)  # fmt: skip
+ETHEREUM_AMOUNTS = NetworkAmounts(1 * ETH, 1 * ETH, 16 * ETH, 2048 * ETH, 43_200, 129_600, GWEI_PER_ETH)
+# anvil's first block number: above the cooldown, so that the genesis pools' thresholds can lie that far back.
+GENESIS_BLOCK_NUMBER = 100_000
 
 
 @dataclass
@@ -107,7 +137,10 @@ class Devnet:
     def __init__(self, config: DevnetConfig) -> None:
         self.config = config
         self.genesis_time = int(time.time())  # slots run on the wall clock; run() catches up after set-up
-        self.anvil = Anvil(config.host, config.rpc_port, config.chain_id, self.genesis_time - 120)
+        self.anvil = Anvil(
+            config.host, config.rpc_port, config.chain_id, self.genesis_time - 120, genesis_number=GENESIS_BLOCK_NUMBER
+        )
+        self.amounts = ETHEREUM_AMOUNTS if get_layout(config.layout).family == "ethereum" else BERACHAIN_AMOUNTS
         self.w3 = AsyncWeb3(AsyncHTTPProvider(self.anvil.url, request_kwargs={"timeout": 30}))
         self.accounts = [Account.from_key(key) for key in TEST_KEYS]
         self.governance = self.accounts[0].address
@@ -247,19 +280,31 @@ class Devnet:
 
         deposit_code = artifacts["BeaconDeposit"]["deployedBytecode"]
         await self.rpc("anvil_setCode", BEACON_DEPOSIT, deposit_code)
+        slot = artifacts["BeaconDeposit"]["storageSlots"]["minDepositGwei"]
+        minimum = "0x" + self.amounts.min_deposit_gwei.to_bytes(32).hex()
+        await self.rpc("anvil_setStorageAt", BEACON_DEPOSIT, hex(slot), minimum)
         deposit = self.w3.eth.contract(
             address=AsyncWeb3.to_checksum_address(BEACON_DEPOSIT), abi=artifacts["BeaconDeposit"]["abi"]
         )
+        a = self.amounts
         factory = await deploy(
             "StakingPoolContractsFactory",
             layout.pubkey_gindex(0),
             layout.withdrawal_credentials_gindex(0),
             layout.balance_gindex(0),
-        )
-        oracle = await deploy("AccountingOracle", self.governance, factory.address)
-        vault = await deploy("WithdrawalVault", factory.address)
+            a.first_deposit_wei,
+            (a.min_cl_deposit_wei, a.min_effective_balance_wei, a.max_effective_balance_wei,
+             a.withdrawal_cooldown_blocks),
+        )  # fmt: skip
+        if self.config.ownable_oracle:
+            oracle = await deploy("OwnableAccountingOracle", self.feeder, factory.address)
+        else:
+            oracle = await deploy("AccountingOracle", self.governance, factory.address)
+        vault = await deploy("WithdrawalVault", factory.address, a.finalization_delay_blocks)
         await self._transact(factory.functions.configure(oracle.address, vault.address), self.governance)
-        if self.config.open_reporting:
+        if self.config.ownable_oracle:
+            pass
+        elif self.config.open_reporting:
             await self._transact(oracle.functions.setOpenReporting(True), self.governance)
         else:
             role = await oracle.functions.FEEDER_ROLE().call()
@@ -268,20 +313,51 @@ class Devnet:
         return self.contracts
 
     async def _create_pools(self) -> None:
-        """A pool for each pool validator, funded with the validator's genesis balance; the CL genesis
-        already holds those deposits, so these setup blocks are not fed back to the beacon chain."""
+        """The genesis pools go through the documented lifecycle before genesis: registered with the first
+        deposit (the CL genesis already holds it and the rest of the validator's stake, so these setup blocks
+        are not fed back to the beacon chain), then activated with proofs against the genesis block root,
+        which reaches the active threshold. Their thresholds are then dated a cooldown back, as for pools
+        that have run for days (anvil takes minutes to mine 43,200 blocks)."""
         assert self.chain is not None and self.contracts is not None
         factory = self.contracts.factory
         for index in self.chain.pool_indices():
             pubkey = bytes(self.chain.validators.pubkeys[index])
             credentials = bytes(self.chain.validators.withdrawal_credentials[index])
-            balance_wei = int(self.chain.validators.balances[index]) * WEI_PER_GWEI
             call = factory.functions.deployStakingPoolContracts(
                 pubkey, credentials, b"\x00" * 96, self.governance, self.governance
             )
-            await self._transact(call, self.governance, value=balance_wei)
+            await self._transact(call, self.governance, value=self.amounts.first_deposit_wei)
             core = await factory.functions.getCoreContracts(pubkey).call()
             self.pools.append(Pool(index, pubkey, core[1], core[2], core[0]))
+        if not self.pools:
+            return
+        # The genesis block root in the EIP-4788 contract, at a setup timestamp.
+        await self.rpc("eth_sendTransaction", {"from": SYSTEM_ADDRESS, "to": BEACON_ROOTS, "gas": hex(100_000),
+                                               "data": "0x" + self.chain.block_slot_root(0).hex()})  # fmt: skip
+        await self._mine_setup()
+        root_timestamp = self._setup_time
+        slot = load_artifacts()["contracts"]["StakingPool"]["storageSlots"]["activeThresholdBlock"]
+        for pool in self.pools:
+            await self._transact(self.activation_call(pool.validator_index, 0, root_timestamp), self.governance)
+            threshold = await self.pool_contract(pool).functions.activeThresholdBlock().call()
+            backdated = max(0, threshold - self.amounts.withdrawal_cooldown_blocks)
+            await self.rpc("anvil_setStorageAt", pool.staking_pool, hex(slot), "0x" + backdated.to_bytes(32).hex())
+
+    def activation_call(self, index: int, slot: int, timestamp: int) -> Any:
+        """factory.activateStakingPool for validator `index`, with proofs from the state at `slot` (whose
+        block root the EIP-4788 contract holds at `timestamp`), as install-helpers/activate.sh builds it."""
+        assert self.chain is not None and self.contracts is not None
+        state = self.chain.state(slot)
+        layout = state.layout
+        record = state.validator(index)
+        _, pubkey_proof = state.prove(layout.pubkey_gindex(index))
+        _, credentials_proof = state.prove(layout.withdrawal_credentials_gindex(index))
+        leaf, balance_proof = state.prove(layout.balance_gindex(index))
+        return self.contracts.factory.functions.activateStakingPool(
+            (bytes(record["pubkey"]), bytes(record["withdrawal_credentials"]), state.balance(index), index),
+            (list(pubkey_proof), list(credentials_proof), list(balance_proof), leaf),
+            timestamp,
+        )
 
     # -- slots -------------------------------------------------------------------------------------------
 
@@ -354,6 +430,16 @@ class Devnet:
             index = self.chain.validator_index(bytes(event["args"]["pubkey"]))
             if index is not None:
                 self.chain.request_withdrawal(index, int(event["args"]["amount"]))
+        # A pool's full exit triggered by a report (a pool below its minimum effective balance): the
+        # deployed pool has the vault send the EIP-7002 exit; the devnet follows the pool's event.
+        for log in await self.w3.eth.get_logs(
+            {"fromBlock": block_number, "toBlock": block_number, "topics": [FULL_EXIT_TOPIC]}
+        ):
+            pool = self.w3.eth.contract(address=log["address"], abi=self.contracts.abis["StakingPool"])
+            with contextlib.suppress(Exception):  # a FullExitTriggered of some other contract
+                index = self.chain.validator_index(bytes(await pool.functions.getValidatorPubkey().call()))
+                if index is not None:
+                    self.chain.exit(index)
 
     async def _notify_full_exits(self) -> None:
         """Once a pool validator's exit is swept, close its pool as governance does on Berachain."""
@@ -390,7 +476,8 @@ class Devnet:
         balance grows without the pool booking it, so the oracle has something to report."""
         assert self.contracts is not None and self.chain is not None
         credentials = bytes(self.chain.validators.withdrawal_credentials[pool.validator_index])
-        call = self.contracts.deposit.functions.deposit(pool.pubkey, credentials, b"\x00" * 96, self.governance)
+        # The operator was named by the first deposit: later deposits must pass address(0).
+        call = self.contracts.deposit.functions.deposit(pool.pubkey, credentials, b"\x00" * 96, ZERO_ADDRESS)
         tx = await call.transact(tx_params(sender or self.user, value=amount_wei))
         return "0x" + tx.hex()
 
@@ -406,20 +493,56 @@ class Devnet:
         tx = await call.transact(tx_params(self.governance, value=1))
         return "0x" + tx.hex()
 
+    async def register_pool(self, seed: int) -> bytes:
+        """A new validator's pool, registered as install-helpers/register.sh does it: deployStakingPoolContracts
+        with the first deposit (mined with the next slot), which names the pool's SmartOperator as the
+        validator's operator. The CL adds the validator DEPOSIT_DELAY slots later; then `activate_pool`.
+        Returns the new validator's pubkey."""
+        assert self.contracts is not None
+        pubkey = keccak(text=f"devnet-validator-{seed}") + keccak(text=f"devnet-validator-{seed}-2")[:16]
+        credentials = b"\x01" + b"\x00" * 11 + bytes.fromhex(self.contracts.vault.address[2:])
+        call = self.contracts.factory.functions.deployStakingPoolContracts(
+            pubkey, credentials, b"\x00" * 96, self.governance, self.governance
+        )
+        await call.transact(tx_params(self.governance, value=self.amounts.first_deposit_wei, gas=8_000_000))
+        return pubkey
+
+    async def activate_pool(self, pubkey: bytes) -> Pool:
+        """activateStakingPool for a registered validator the CL now holds, with proofs at the latest slot
+        whose block root the EIP-4788 contract has (mined with the next slot)."""
+        assert self.chain is not None and self.contracts is not None
+        index = self.chain.validator_index(pubkey)
+        if index is None:
+            raise DevnetError("the CL does not hold this validator yet (its deposit is still in flight)")
+        timestamp = max(self.el_parent_slots)
+        call = self.activation_call(index, self.el_parent_slots[timestamp], timestamp)
+        await call.transact(tx_params(self.governance, gas=2_000_000))
+        core = await self.contracts.factory.functions.getCoreContracts(pubkey).call()
+        pool = Pool(index, pubkey, core[1], core[2], core[0])
+        self.pools.append(pool)
+        return pool
+
     async def _random_events(self) -> None:
         if not self.pools:
             return
         pool = self.pools[int(self._rng.integers(0, len(self.pools)))]
         roll = self._rng.random()
         with contextlib.suppress(Exception):
+            # Stakes buffer until a CL deposit's minimum; top-ups are CL deposits, at least that minimum.
+            minimum = self.amounts.min_cl_deposit_wei
             if roll < 0.06:
-                await self.stake(pool, int(self._rng.integers(1, 6)) * 10**18)
+                await self.stake(pool, int(self._rng.integers(1, 6)) * minimum // 4)
             elif roll < 0.09:
                 await self.request_withdrawal(pool, int(self._rng.integers(1, 3)) * GWEI_PER_ETH)
             elif roll < 0.13:
-                await self.top_up(pool, int(self._rng.integers(1, 4)) * 10**18)
+                await self.top_up(pool, minimum)
 
     # -- description ---------------------------------------------------------------------------------------
+
+    @property
+    def withdrawal_flight_blocks(self) -> int:
+        """Blocks within which the simulated CL pays a partial withdrawal request (one block per slot)."""
+        return (self.config.withdrawal_delay_epochs + 1) * self.config.slots_per_epoch + 1
 
     def describe(self) -> dict[str, Any]:
         assert self.contracts is not None
@@ -473,6 +596,9 @@ class Devnet:
             f'  withdrawal_vault: "{info["contracts"]["withdrawal_vault"]}"',
             f'  accounting_oracle: "{info["contracts"]["accounting_oracle"]}"',
             f'  beacon_deposit: "{info["contracts"]["beacon_deposit"]}"',
+            "reporting:",
+            "  # The devnet's CL pays a withdrawal request within this many blocks (Berachain: 49,153).",
+            f"  withdrawal_lookback_blocks: {self.withdrawal_flight_blocks}",
             "signer:",
             f"  key_file: {key_file}",
             "",

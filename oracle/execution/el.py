@@ -53,6 +53,8 @@ def error_selectors() -> dict[str, str]:
         "StakingPool",
         "WithdrawalVault",
         "SSZErrors",
+        "Ownable",
+        "BeaconDeposit",
     ):
         for entry in abi(name):
             if entry["type"] == "error":

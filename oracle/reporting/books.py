@@ -48,17 +48,7 @@ async def collect_lags(ctx: Context, anchor: Anchor, state: BeaconState, pools: 
             unknown = total - processed > len(seen)
         except ExecutionError:
             unknown = bool(seen) and min(seen) > processed  # older unprocessed deposits than the lookback shows
-    withdrawals = await ctx.el.logs(
-        "WithdrawalVault",
-        ctx.vault,
-        "ELWithdrawalTriggered",
-        max(0, anchor.el_block - settings.withdrawal_lookback_blocks),
-        latest,
-    )
-    requested: dict[bytes, int] = {}
-    for event in withdrawals:
-        key = bytes(event["args"]["pubkey"])
-        requested[key] = requested.get(key, 0) + 1
+    requested = await withdrawal_requests(ctx, anchor, latest)
     queued: dict[int, int] = {}
     if state.layout.has_field("pending_partial_withdrawals"):
         for entry in state.field("pending_partial_withdrawals"):
@@ -70,16 +60,43 @@ async def collect_lags(ctx: Context, anchor: Anchor, state: BeaconState, pools: 
     out = {}
     for pool in pools:
         record = state.validator(pool.index)
+        allocated: int | None = None
+        if requested.get(pool.pubkey):  # only then can it matter: one view, not one per pool
+            try:
+                allocated = int(await ctx.el.view("WithdrawalVault", ctx.vault, "allocatedWithdrawalsAmount",
+                                                  pool.pubkey))  # fmt: skip
+            except ExecutionError:
+                allocated = None  # a vault without the view: the requests alone decide
         out[pool.index] = Lags(
             deposits_in_flight_gwei=in_flight.get(pool.pubkey, 0),
             deposit_lag_unknown=unknown,
             pending_withdrawal_gwei=queued.get(pool.index, 0),
             recent_withdrawal_requests=requested.get(pool.pubkey, 0),
+            allocated_withdrawals_wei=allocated,
             # An exit in progress: the balance will be swept to the vault; report once the pool is closed.
             exiting=record["exit_epoch"] != FAR_FUTURE_EPOCH and state.balance(pool.index) > 0,
+            # Every pool here is open (discover sets fully exited ones apart): an exit on the CL that the
+            # pool never triggered is the CL's own (an eviction from a full validator set, say).
+            forced_exit=record["exit_epoch"] != FAR_FUTURE_EPOCH,
             pending_deposits_in_state=pending_deposits.get(pool.pubkey, 0),
         )
     return out
+
+
+async def withdrawal_requests(ctx: Context, anchor: Anchor, latest: int) -> dict[bytes, int]:
+    """EL withdrawal requests per validator from `withdrawal_lookback_blocks` before the anchor's block to now:
+    any of them may not be paid by the CL yet (on Berachain a partial withdrawal is paid ~49,152 slots after
+    its request)."""
+
+    async def fetch(start: int, end: int) -> list[tuple[int, Any]]:
+        events = await ctx.el.logs("WithdrawalVault", ctx.vault, "ELWithdrawalTriggered", start, end)
+        return [(int(e["blockNumber"]), bytes(e["args"]["pubkey"])) for e in events]
+
+    start = max(0, anchor.el_block - ctx.settings.reporting.withdrawal_lookback_blocks)
+    requested: dict[bytes, int] = {}
+    for key in await ctx.withdrawal_requests.advance(start, latest, fetch):
+        requested[key] = requested.get(key, 0) + 1
+    return requested
 
 
 async def read_books(ctx: Context, pool: Pool) -> PoolBooks:
@@ -91,4 +108,6 @@ async def read_books(ctx: Context, pool: Pool) -> PoolBooks:
         total_assets_wei=int(await view("totalAssets")),
         total_supply=int(await view("totalSupply")),
         share_price_wei=int(await view("convertToAssets", SHARE)),
+        min_effective_balance_wei=int(await view("minEffectiveBalance")),
+        active_threshold_reached=bool(await view("activeThresholdReached")),
     )

@@ -65,13 +65,17 @@ async def load_cl_state(ctx: Context, node: BeaconNode, anchor: Anchor) -> Beaco
 
 
 async def discover(ctx: Context, state: BeaconState) -> tuple[list[Pool], list[tuple[Pool, str]]]:
-    """Validators paying out to the WithdrawalVault, mapped to their pools; paused and exited pools apart."""
+    """Validators paying out to the WithdrawalVault, mapped to their pools and classified as the deployed
+    contracts say: fully exited, not yet activated (registered, waiting for activateStakingPool), paused, or
+    open (below the active threshold or above it). On beacon-kit, a validator whose deposit-contract operator
+    is not its pool's SmartOperator is not the pool's (the factory's own activation rule)."""
     records = state.validator_records()
     # 0x01 (execution) or 0x02 (compounding, from Electra) credentials, 11 zero bytes, the vault's address
     tail = np.frombuffer(b"\x00" * 11 + bytes.fromhex(ctx.vault[2:]), dtype=np.uint8)
     prefix = records[:, 48]
     indices = np.flatnonzero(((prefix == 1) | (prefix == 2)) & (records[:, 49:80] == tail).all(axis=1))
     active, skipped = [], []
+    states = dict.fromkeys(metrics.POOL_STATES, 0)
     for index in (int(i) for i in indices):
         pubkey = records[index, 0:48].tobytes()
         try:
@@ -81,16 +85,40 @@ async def discover(ctx: Context, state: BeaconState) -> tuple[list[Pool], list[t
                 log.info("validator pays to the vault but has no pool", validator_index=index)
                 continue
             pool = Pool(index, pubkey, staking_pool)
-            if await ctx.el.view("StakingPool", staking_pool, "isFullyExited"):
-                skipped.append((pool, "fully_exited"))
-            elif await ctx.el.view("StakingPool", staking_pool, "paused"):
-                skipped.append((pool, "paused"))
-            else:
-                active.append(pool)
+            pool_state = await classify(ctx, pool, str(core[0]))
         except ExecutionError as exc:  # one pool's failing view does not hide the others
             log.error("pool unreadable this cycle", validator_index=index, error=str(exc)[:300])
             skipped.append((Pool(index, pubkey, "unknown"), "unreadable"))
-    metrics.POOLS.labels("active").set(len(active))
-    metrics.POOLS.labels("paused").set(sum(1 for _, r in skipped if r == "paused"))
-    metrics.POOLS.labels("exited").set(sum(1 for _, r in skipped if r == "fully_exited"))
+            continue
+        states[pool_state] += 1
+        if pool_state in ("active", "below_threshold"):
+            active.append(pool)
+        else:
+            skipped.append((pool, "fully_exited" if pool_state == "exited" else pool_state))
+    for name, count in states.items():
+        metrics.POOLS.labels(name).set(count)
     return active, skipped
+
+
+async def classify(ctx: Context, pool: Pool, smart_operator: str) -> str:
+    """One of metrics.POOL_STATES, from the pool's own views (isFullyExited, isActive, paused,
+    activeThresholdReached) and, on beacon-kit, BeaconDeposit.getOperator."""
+
+    async def view(fn: str) -> bool:
+        return bool(await ctx.el.view("StakingPool", pool.address, fn))
+
+    if await view("isFullyExited"):
+        return "exited"
+    if not await view("isActive"):
+        return "not_activated"  # registered; activateStakingPool has not run (such a pool is paused too)
+    if await view("paused"):
+        return "paused"
+    if ctx.layout.family == "beaconkit":
+        operator = str(await ctx.el.view("BeaconDeposit", ctx.settings.contracts.beacon_deposit, "getOperator",
+                                         pool.pubkey))  # fmt: skip
+        if operator.lower() != smart_operator.lower():
+            log.error("validator's deposit-contract operator is not its pool's SmartOperator: not reporting it",
+                      pool=pool.address, validator_index=pool.index, operator=operator,
+                      smart_operator=smart_operator)  # fmt: skip
+            return "operator_mismatch"
+    return "active" if await view("activeThresholdReached") else "below_threshold"

@@ -14,6 +14,7 @@ from oracle.beacon.client import BeaconNode, Genesis
 from oracle.config.settings import Settings
 from oracle.execution.el import ExecutionClient
 from oracle.execution.txmanager import TxManager
+from oracle.reporting.eventlog import EventWindow
 from oracle.service import metrics
 from oracle.service.journal import Journal
 from oracle.ssz.layouts import Layout, get_layout
@@ -44,7 +45,13 @@ class Context:
     vault: str = ""
     max_timestamp_age: int = 600
     feeder_role: bytes = b""
-    has_role: bool = False
+    oracle_access: str = ""  # access_control, ownable or unknown (endpoints.detect_oracle_access)
+    has_role: bool = False  # this signer may report (FEEDER_ROLE, ownership, or an accepted pre-flight)
+    gindex_problems: list[str] = field(default_factory=list)
+    gindex_checked_block: int = 0
+    withdrawal_requests: EventWindow = field(default_factory=EventWindow)  # books.withdrawal_requests
+    deposit_updates: EventWindow = field(default_factory=EventWindow)  # daily.recent_updates
+    report_before: dict[str, int] = field(default_factory=dict)  # tx hash -> totalDeposits before that report
     healthy_beacon: list[BeaconNode] = field(default_factory=list)
 
     @classmethod

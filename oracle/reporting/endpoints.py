@@ -108,28 +108,114 @@ async def check_endpoints(ctx: Context) -> None:
     await resolve_contracts(ctx)
 
 
+IACCESS_CONTROL = bytes.fromhex("7965db0b")  # ERC-165 id of OpenZeppelin's IAccessControl
+GINDEX_EVENTS = {
+    "ZeroValidatorPubkeyGIndexChanged": "zeroValidatorPubkeyGIndex",
+    "ZeroValidatorWithdrawalCredentialsGIndexChanged": "zeroValidatorWithdrawalCredentialsGIndex",
+    "ZeroValidatorBalanceGIndexChanged": "zeroValidatorBalanceGIndex",
+}
+
+
 async def resolve_contracts(ctx: Context) -> None:
-    """Factory-derived addresses, checked against the config, read once; the signer's role and balance
-    every cycle (a role can be granted or revoked at any time)."""
+    """Factory-derived addresses, checked against the config, and the oracle's access scheme, read once; the
+    factory's generalized indices again whenever it announces a change; whether this signer may report, and
+    its balance, every cycle (a role or an owner can change at any time)."""
     if not ctx.factory:
         await _read_contract_facts(ctx)
+    else:
+        await _follow_gindex_changes(ctx)
     if ctx.account is not None:
-        ctx.has_role = bool(
-            await ctx.el.view("AccountingOracle", ctx.oracle, "hasRole", ctx.feeder_role, ctx.account.address)
-        )
+        ctx.has_role = await signer_may_report(ctx)
         metrics.SIGNER_BALANCE.set(await ctx.el.balance(ctx.account.address))
+
+
+async def detect_oracle_access(ctx: Context) -> str:
+    """How the deployed AccountingOracle decides who reports: "access_control" (FEEDER_ROLE, as the published
+    ABI has it), "ownable" (the owner, as the contract reference page describes it), or "unknown" (neither
+    answers: a report's pre-flight eth_call from the signer decides)."""
+    try:
+        if await ctx.el.view("AccountingOracle", ctx.oracle, "supportsInterface", IACCESS_CONTROL):
+            ctx.feeder_role = bytes(await ctx.el.view("AccountingOracle", ctx.oracle, "FEEDER_ROLE"))
+            return "access_control"
+    except ExecutionError:
+        pass
+    try:
+        owner = str(await ctx.el.view("Ownable", ctx.oracle, "owner"))
+        if int(owner, 16):
+            return "ownable"
+    except ExecutionError:
+        pass
+    return "unknown"
+
+
+async def signer_may_report(ctx: Context) -> bool:
+    assert ctx.account is not None
+    if ctx.oracle_access == "access_control":
+        return bool(await ctx.el.view("AccountingOracle", ctx.oracle, "hasRole", ctx.feeder_role, ctx.account.address))
+    if ctx.oracle_access == "ownable":
+        return str(await ctx.el.view("Ownable", ctx.oracle, "owner")).lower() == ctx.account.address.lower()
+    return ctx.has_role  # unknown: what the last pre-flight showed (pipeline.report_pool)
+
+
+def gindex_problems(ctx: Context, on_chain: dict[str, int]) -> list[str]:
+    """The factory verifies proofs at its zeroValidator*GIndex; ours come from the configured layout. A
+    difference means every report would revert (a fork changed the state layout, or the wrong layout is
+    configured): caught here, before any proof fails on chain."""
+    expected = {
+        "zeroValidatorPubkeyGIndex": ctx.layout.pubkey_gindex(0),
+        "zeroValidatorWithdrawalCredentialsGIndex": ctx.layout.withdrawal_credentials_gindex(0),
+        "zeroValidatorBalanceGIndex": ctx.layout.balance_gindex(0),
+    }
+    return [
+        f"factory {name} is {on_chain[name]}, layout {ctx.layout.name} has {expected[name]}"
+        for name in expected
+        if name in on_chain and on_chain[name] != expected[name]
+    ]
+
+
+async def read_gindices(ctx: Context) -> None:
+    values = {}
+    for name in GINDEX_EVENTS.values():
+        values[name] = int(await ctx.el.view("StakingPoolContractsFactory", ctx.factory, name))
+    ctx.gindex_problems = gindex_problems(ctx, values)
+    metrics.CONTRACT_MISMATCH.labels("gindex").set(1 if ctx.gindex_problems else 0)
+    for problem in ctx.gindex_problems:
+        log.error("the factory verifies proofs at other generalized indices: no report can land", problem=problem)
+
+
+async def _follow_gindex_changes(ctx: Context) -> None:
+    latest = int((await ctx.el.block("latest"))["number"])
+    start = ctx.gindex_checked_block + 1
+    if latest < start:
+        return
+    changed = False
+    for event in GINDEX_EVENTS:
+        if await ctx.el.logs("StakingPoolContractsFactory", ctx.factory, event, start, latest):
+            changed = True
+    ctx.gindex_checked_block = latest
+    if changed:
+        log.warning("the factory announced new generalized indices: comparing them with the layout")
+        await read_gindices(ctx)
 
 
 async def _read_contract_facts(ctx: Context) -> None:
     c = ctx.settings.contracts
     if await ctx.el.code_size(c.factory) == 0:
-        raise CycleError(f"contracts.factory {c.factory}: no contract at that address on chain {ctx.settings.chain_id}")
+        raise CycleError(
+            f"contracts.factory {c.factory}: no contract at that address on chain {ctx.settings.chain_id} "
+            "(no factory answers there: check the address against Berachain's published contracts)"
+        )
     oracle = await ctx.el.view("StakingPoolContractsFactory", c.factory, "accountingOracle")
     vault = await ctx.el.view("StakingPoolContractsFactory", c.factory, "withdrawalVault")
     checks = (("accounting_oracle", c.accounting_oracle, oracle), ("withdrawal_vault", c.withdrawal_vault, vault))
     for name, configured, actual in checks:
         if configured and configured.lower() != str(actual).lower():
             raise CycleError(f"contracts.{name} {configured} is not the factory's {actual}")
-    ctx.factory, ctx.oracle, ctx.vault = c.factory, str(oracle), str(vault)
     ctx.max_timestamp_age = int(await ctx.el.view("StakingPoolContractsFactory", c.factory, "MAX_TIMESTAMP_AGE"))
-    ctx.feeder_role = bytes(await ctx.el.view("AccountingOracle", ctx.oracle, "FEEDER_ROLE"))
+    ctx.gindex_checked_block = int((await ctx.el.block("latest"))["number"])
+    ctx.oracle, ctx.vault = str(oracle), str(vault)
+    ctx.factory = c.factory
+    await read_gindices(ctx)
+    ctx.oracle_access = await detect_oracle_access(ctx)
+    log.info("contracts resolved", factory=ctx.factory, accounting_oracle=ctx.oracle, withdrawal_vault=ctx.vault,
+             oracle_access=ctx.oracle_access, max_timestamp_age=ctx.max_timestamp_age)  # fmt: skip

@@ -17,6 +17,7 @@ from oracle.reporting.anchor import pin_anchor
 from oracle.reporting.books import collect_lags, read_books
 from oracle.reporting.clview import discover, load_cl_state
 from oracle.reporting.context import Anchor, Context, CycleError, CycleResult, Pool, PoolResult
+from oracle.reporting.daily import DAY_SECONDS, Update, changed_last_day, recent_updates
 from oracle.reporting.endpoints import check_endpoints
 from oracle.reporting.proofs import ProvenBalance
 from oracle.reporting.prove import prove
@@ -32,6 +33,7 @@ log = structlog.get_logger("oracle.cycle")
 
 # -- the cycle ------------------------------------------------------------------------------------------------------
 
+UNAUTHORIZED = ("AccessControlUnauthorizedAccount", "OwnableUnauthorizedAccount")  # audit mode, not a failure
 Confirm = Callable[[Pool, ProvenBalance, Decision], Awaitable[bool]]
 
 
@@ -72,9 +74,17 @@ async def run_cycle(ctx: Context, *, send: bool = True, confirm: Confirm | None 
         ctx.max_timestamp_age,
         ctx.settings.reporting.timestamp_margin_seconds,
     )
+    try:
+        updates: dict[str, list[Update]] | None = await recent_updates(ctx)
+    except ExecutionError as exc:
+        updates = None
+        bound.warning("reports of the last day unreadable on chain: the daily bound counts this journal's only",
+                      error=str(exc)[:200])  # fmt: skip
     for pool in pools:
         try:
-            entry = await report_pool(ctx, node, anchor, state, pool, lags, limits, bound, send=send, confirm=confirm)
+            day = None if updates is None else updates.get(pool.address.lower(), [])
+            entry = await report_pool(ctx, node, anchor, state, pool, lags, limits, bound, day, send=send,
+                                      confirm=confirm)  # fmt: skip
         except (EndpointError, ExecutionError, ProofError, SSZError) as exc:
             # One pool's failing read does not stop the others: it is named, counted, and retried next cycle.
             entry = PoolResult(pool, "failed", (str(exc)[:300],))
@@ -93,6 +103,7 @@ async def report_pool(
     lags: dict[int, Lags],
     limits: Limits,
     bound: Any,
+    day: list[Update] | None,
     *,
     send: bool,
     confirm: Confirm | None,
@@ -105,13 +116,14 @@ async def report_pool(
         metrics.REPORTS.labels("proof_failed").inc()
         return PoolResult(pool, "proof_failed")
     books = await read_books(ctx, pool)
-    day_ago = time.time() - 86400
-    changed = sum(
-        abs(r.balance_gwei - r.previous_deposits_gwei) for r in ctx.journal.landed_since(pool.address, day_ago)
-    )
+    if day is None:  # the chain's record unreadable this cycle: this journal's own reports
+        journal = ctx.journal.landed_since(pool.address, time.time() - DAY_SECONDS)
+        changed = sum(abs(r.balance_gwei - r.previous_deposits_gwei) for r in journal) * WEI_PER_GWEI
+    else:
+        changed = await changed_last_day(ctx, pool, day, limits.max_change_per_report)
     decision = reconcile(
         proven.balance, anchor.timestamp, books, lags[pool.index], limits, now=time.time(),
-        expected_landing_seconds=2 * max(ctx.seconds_per_slot, 1), changed_last_day_wei=changed * WEI_PER_GWEI,
+        expected_landing_seconds=2 * max(ctx.seconds_per_slot, 1), changed_last_day_wei=changed,
     )  # fmt: skip
     metrics.PROVEN_BALANCE.labels(*labels).set(proven.balance)
     metrics.ONCHAIN_DEPOSITS.labels(*labels).set(books.total_deposits_wei // WEI_PER_GWEI)
@@ -120,6 +132,10 @@ async def report_pool(
     metrics.PREDICTED_SHARE_PRICE.labels(*labels).set(decision.predicted_share_price_wei / SHARE)
     for reason in metrics.HOLD_REASONS:
         metrics.HOLD.labels(*labels, reason).set(1 if reason in decision.reasons else 0)
+    metrics.CL_FORCED_EXIT.labels(*labels).set(1 if lags[pool.index].forced_exit else 0)
+    if lags[pool.index].forced_exit:
+        plog.error("the CL is exiting this pool's validator though the pool never triggered a full exit "
+                   "(CL-forced exit): reports wait for governance", proven_gwei=proven.balance)  # fmt: skip
     entry = PoolResult(
         pool, decision.action, decision.reasons, proven.balance, books.total_deposits_wei // WEI_PER_GWEI,
         books.share_price_wei / SHARE, decision.predicted_share_price_wei / SHARE, source=proven.source,
@@ -135,12 +151,23 @@ async def report_pool(
         metrics.REPORTS.labels("held").inc()
         plog.warning("report held", reasons=list(decision.reasons), proven_gwei=proven.balance,
                      onchain_gwei=entry.total_deposits_gwei)  # fmt: skip
+        if "below_min_effective_balance" in decision.reasons:
+            plog.error("this report would take the pool below its minEffectiveBalance, and the contract would "
+                       "then fully exit the validator: held for the operator to decide",
+                       proven_gwei=proven.balance,
+                       min_effective_balance_gwei=books.min_effective_balance_wei // WEI_PER_GWEI)  # fmt: skip
+        return entry
+    if ctx.gindex_problems:
+        entry.outcome, entry.reasons = "preflight_failed", ("gindex_mismatch",)
+        metrics.REPORTS.labels("preflight_failed").inc()
+        plog.error("not sending: the factory verifies proofs at other generalized indices",
+                   problems=ctx.gindex_problems)  # fmt: skip
         return entry
     revert_reason, gas = await preflight(ctx, proven, anchor)
     if ctx.account is not None and not ctx.has_role and revert_reason is None:
         ctx.has_role = True  # open reporting: the oracle accepts reports from anyone
         plog.info("the oracle accepts our reports without FEEDER_ROLE (open reporting)")
-    if revert_reason is not None and revert_reason != "AccessControlUnauthorizedAccount":
+    if revert_reason is not None and revert_reason not in UNAUTHORIZED:
         entry.outcome, entry.reasons = "preflight_failed", (revert_reason,)
         metrics.REPORTS.labels("preflight_failed").inc()
         plog.error("pre-flight failed", reason=revert_reason)

@@ -17,6 +17,8 @@ class PoolBooks:
     total_assets_wei: int
     total_supply: int
     share_price_wei: int  # convertToAssets(1e18)
+    min_effective_balance_wei: int = 0  # minEffectiveBalance(): a report below it makes the pool exit
+    active_threshold_reached: bool = False
 
 
 @dataclass(frozen=True)
@@ -26,8 +28,10 @@ class Lags:
     deposits_in_flight_gwei: int = 0  # EL deposit events the CL state has not processed
     deposit_lag_unknown: bool = False  # more unprocessed deposits than the lookback could find
     pending_withdrawal_gwei: int = 0  # queued on the CL (pending_partial_withdrawals)
-    recent_withdrawal_requests: int = 0  # ELWithdrawalTriggered events near the proven slot
+    recent_withdrawal_requests: int = 0  # ELWithdrawalTriggered events within the flight window
+    allocated_withdrawals_wei: int | None = None  # WithdrawalVault.allocatedWithdrawalsAmount; None: unknown
     exiting: bool = False  # exit initiated, balance not yet swept
+    forced_exit: bool = False  # exiting or swept on the CL while the pool never triggered its full exit
     pending_deposits_in_state: int = 0  # Ethereum: the state's pending_deposits for this pubkey
 
 
@@ -80,10 +84,19 @@ def reconcile(
         reasons.append("deposit_lag_unknown")
     if lags.deposits_in_flight_gwei or lags.pending_deposits_in_state:
         reasons.append("deposit_in_flight")
-    if lags.pending_withdrawal_gwei or lags.recent_withdrawal_requests:
+    # A request within the flight window is in flight unless the vault says nothing is allocated to this
+    # validator any more (all its requests finalized); the CL's own queue is in flight whatever the vault says.
+    requested = lags.recent_withdrawal_requests and lags.allocated_withdrawals_wei != 0
+    if lags.pending_withdrawal_gwei or requested:
         reasons.append("withdrawal_in_flight")
-    if lags.exiting:
+    if lags.forced_exit:
+        reasons.append("cl_forced_exit")
+    elif lags.exiting:
         reasons.append("exit_in_flight")
+    # The documented safeguard makes a pool whose totalDeposits is set below minEffectiveBalance exit for good
+    # (also when it was below already: the owner can raise the minimum): never the side effect of a report.
+    if books.active_threshold_reached and new_deposits < books.min_effective_balance_wei:
+        reasons.append("below_min_effective_balance")
     change = abs(new_deposits - books.total_deposits_wei)
     reference = max(books.total_deposits_wei, 1)
     if change > limits.max_change_per_report * reference:

@@ -39,7 +39,25 @@ FINALIZED_SLOT = Gauge(
     "pool_oracle_finalized_slot", "Finalized slot of the preferred beacon endpoint.", registry=REGISTRY
 )
 PROVEN_SLOT = Gauge("pool_oracle_proven_slot", "Slot the last cycle proved.", registry=REGISTRY)
-POOLS = Gauge("pool_oracle_pools", "Discovered pools by state (active, paused, exited).", ["state"], registry=REGISTRY)
+POOLS = Gauge(
+    "pool_oracle_pools",
+    "Discovered pools by state (active, below_threshold, not_activated, paused, exited, operator_mismatch).",
+    ["state"],
+    registry=REGISTRY,
+)
+CONTRACT_MISMATCH = Gauge(
+    "pool_oracle_contract_mismatch",
+    "1 while the deployed contracts disagree with this daemon (gindex: the factory's generalized indices are "
+    "not the layout's; no report can land).",
+    ["what"],
+    registry=REGISTRY,
+)
+CL_FORCED_EXIT = Gauge(
+    "pool_oracle_cl_forced_exit",
+    "1 while a pool's validator is exiting or swept on the CL though the pool never triggered a full exit.",
+    POOL_LABELS,
+    registry=REGISTRY,
+)
 
 # Per pool
 PROVEN_BALANCE = Gauge(
@@ -151,11 +169,13 @@ REPORT_OUTCOMES = (
 HOLD_REASONS = (
     "deposit_in_flight", "deposit_lag_unknown", "withdrawal_in_flight", "exit_in_flight",
     "change_exceeds_per_report_bound", "change_exceeds_daily_bound", "proof_too_old",
+    "below_min_effective_balance", "cl_forced_exit",
 )  # fmt: skip
 TX_OUTCOMES = (
     "sent", "mined", "reverted", "replaced", "superseded", "timeout", "failed", "fee_ceiling", "stale", "cancel_sent",
     "cancelled",
 )  # fmt: skip
+POOL_STATES = ("active", "below_threshold", "not_activated", "paused", "exited", "operator_mismatch")
 PROOF_KINDS = ("pubkey", "balance", "credentials", "state", "proof")
 
 
@@ -181,5 +201,6 @@ def initialise(beacon_endpoints: list[str], execution_endpoints: list[str]) -> N
         label = endpoint_label(url)
         EL_ERRORS.labels(label, "connection")
         ENDPOINT_UP.labels("execution", label)
-    for state in ("active", "paused", "exited"):
+    for state in POOL_STATES:
         POOLS.labels(state)
+    CONTRACT_MISMATCH.labels("gindex")

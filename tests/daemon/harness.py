@@ -23,6 +23,9 @@ from oracle.execution.el import abi
 USER = "0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC"
 GOVERNANCE = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"
 ETHER = 10**18
+# Berachain's deposit contract takes no less than 10,000 BERA, and a pool sends buffered stake to the CL in
+# chunks of at least that (MIN_CL_DEPOSIT_AMOUNT): the devnet's smallest top-up and CL-bound stake.
+MIN_DEPOSIT = 10_000 * ETHER
 GWEI = 10**9
 
 
@@ -110,8 +113,8 @@ class Devnet:
             assert time.monotonic() < deadline, "the devnet stopped producing slots"
             time.sleep(0.3)
 
-    def transact(self, call: Any, value: int = 0, sender: str = USER) -> str:
-        tx = call.transact({"from": sender, "value": value, "gas": 600_000})
+    def transact(self, call: Any, value: int = 0, sender: str = USER, gas: int = 600_000) -> str:
+        tx = call.transact({"from": sender, "value": value, "gas": gas})
         receipt = self.w3.eth.wait_for_transaction_receipt(tx, timeout=30)
         assert receipt["status"] == 1
         return tx.hex()
@@ -119,13 +122,15 @@ class Devnet:
     def top_up(self, pool: Pool, amount: int) -> None:
         credentials = self.beacon(f"/eth/v1/beacon/states/head/validators/{pool.index}")["data"]["validator"]
         wc = bytes.fromhex(credentials["withdrawal_credentials"][2:])
-        self.transact(self.deposit.functions.deposit(pool.pubkey, wc, b"\x00" * 96, USER), value=amount)
+        # The operator was named by the pool's first deposit: a later deposit passes address(0).
+        operator = "0x" + "00" * 20
+        self.transact(self.deposit.functions.deposit(pool.pubkey, wc, b"\x00" * 96, operator), value=amount)
 
     def stake(self, pool: Pool, amount: int) -> None:
         self.transact(self.pool(pool).functions.submit(USER), value=amount)
 
-    def request_withdrawal(self, pool: Pool, gwei: int) -> None:
-        self.transact(self.vault.functions.requestWithdrawal(pool.pubkey, gwei, 1), value=1)
+    def request_withdrawal(self, pool: Pool, gwei: int, sender: str = USER) -> None:
+        self.transact(self.vault.functions.requestWithdrawal(pool.pubkey, gwei, 1), value=1, sender=sender)
 
     def reports(self, pool: Pool, from_block: int = 0) -> list[int]:
         """Every TotalDepositsUpdated value the pool emitted (the chain's record of reports)."""

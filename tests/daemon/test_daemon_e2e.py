@@ -15,7 +15,18 @@ from typing import Any
 import pytest
 
 from oracle.service.faults import POINTS
-from tests.daemon.harness import ETHER, GOVERNANCE, GWEI, Devnet, Pool, daemon_env, exe, journal_rows, report, scrape
+from tests.daemon.harness import (
+    GOVERNANCE,
+    GWEI,
+    MIN_DEPOSIT,
+    Devnet,
+    Pool,
+    daemon_env,
+    exe,
+    journal_rows,
+    report,
+    scrape,
+)
 from tests.daemon.proxy import TamperingProxy
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -39,7 +50,7 @@ def outcome(result: subprocess.CompletedProcess[str], pool: Pool) -> str:
     raise AssertionError(f"pool {pool.address} not in the report:\n{result.stdout}\n{result.stderr[-2000:]}")
 
 
-def drift_then_settle(devnet: Devnet, pool: Pool, amount: int = ETHER) -> int:
+def drift_then_settle(devnet: Devnet, pool: Pool, amount: int = MIN_DEPOSIT) -> int:
     """Top the validator up outside the pool and wait until the CL has credited it; returns the balance."""
     before = devnet.cl_balance(pool)
     devnet.top_up(pool, amount)
@@ -51,7 +62,7 @@ def drift_then_settle(devnet: Devnet, pool: Pool, amount: int = ETHER) -> int:
 
 def test_report_lands_and_equals_the_proven_balance(devnet: Devnet, tmp_path: Path) -> None:
     pool = devnet.pools[0]
-    balance = drift_then_settle(devnet, pool, 2 * ETHER)
+    balance = drift_then_settle(devnet, pool, MIN_DEPOSIT)
     env = daemon_env(tmp_path, "a")
     result = report(devnet, env)
     assert result.returncode == 0, result.stderr[-2000:]
@@ -68,8 +79,8 @@ def test_report_lands_and_equals_the_proven_balance(devnet: Devnet, tmp_path: Pa
 def test_deposit_in_flight_holds_the_report(devnet: Devnet, tmp_path: Path) -> None:
     pool = devnet.pools[1]
     before = devnet.total_deposits(pool)
-    devnet.stake(pool, 3 * ETHER)  # booked on the EL now, credited on the CL DEPOSIT_DELAY slots later
-    assert devnet.total_deposits(pool) == before + 3 * ETHER
+    devnet.stake(pool, MIN_DEPOSIT)  # booked on the EL now, credited on the CL DEPOSIT_DELAY slots later
+    assert devnet.total_deposits(pool) == before + MIN_DEPOSIT
     held = report(devnet, daemon_env(tmp_path, "b"))
     assert outcome(held, pool) == "held (deposit_in_flight)"
     assert devnet.reports(pool) == []
@@ -82,7 +93,7 @@ def test_deposit_in_flight_holds_the_report(devnet: Devnet, tmp_path: Path) -> N
 
 def test_withdrawal_in_flight_holds_the_report(devnet: Devnet, tmp_path: Path) -> None:
     pool = devnet.pools[2]
-    devnet.stake(pool, 5 * ETHER)
+    devnet.stake(pool, MIN_DEPOSIT)
     devnet.wait_slots(DEPOSIT_DELAY + 2)
     devnet.request_withdrawal(pool, 2 * GWEI)  # EL books it out now; the CL pays it an epoch later
     held = report(devnet, daemon_env(tmp_path, "c"))
@@ -188,7 +199,7 @@ def test_audit_mode_sends_nothing_and_exposes_drift_in_metrics(devnet: Devnet, t
 
     pool = devnet.pools[6]
     start_block = devnet.w3.eth.block_number
-    balance = drift_then_settle(devnet, pool, 2 * ETHER)
+    balance = drift_then_settle(devnet, pool, MIN_DEPOSIT)
     key = tmp_path / "no-role.key"
     key.write_text("0x7c852118294e51e653712a81e05800f419141751be58f605c371e15141b007a6\n")  # account 3: no role
     port, configured_port = free_port(), free_port()
@@ -208,9 +219,9 @@ def test_audit_mode_sends_nothing_and_exposes_drift_in_metrics(devnet: Devnet, t
                 break
             time.sleep(0.5)
         labels = {"network": "devnet", "pool": pool.address, "validator_index": str(pool.index)}
-        assert metric(body, "pool_oracle_drift_gwei", **labels) == 2 * GWEI
+        assert metric(body, "pool_oracle_drift_gwei", **labels) == MIN_DEPOSIT // GWEI
         assert metric(body, "pool_oracle_proven_balance_gwei", **labels) == balance
-        assert metric(body, "pool_oracle_onchain_total_deposits_gwei", **labels) == balance - 2 * GWEI
+        assert metric(body, "pool_oracle_onchain_total_deposits_gwei", **labels) == balance - MIN_DEPOSIT // GWEI
         assert (metric(body, "pool_oracle_reports_total", outcome="audit_drift") or 0) >= 1
         assert metric(body, "pool_oracle_build_info", signer="0x90F79bf6EB2c4f870365E785982E1f101E93b906") == 1
         assert scrape(f"http://127.0.0.1:{port}/healthz")[0] == 200
@@ -275,7 +286,7 @@ def test_a_stake_between_decision_and_signature_drops_the_report(devnet: Devnet,
     while not prepared():
         assert time.monotonic() < deadline and proc.poll() is None, proc.stderr.read() if proc.stderr else ""
         time.sleep(0.2)
-    devnet.stake(pool, 3 * ETHER)  # lands while the daemon waits between deciding and signing
+    devnet.stake(pool, MIN_DEPOSIT)  # lands while the daemon waits between deciding and signing
     stdout, stderr = proc.communicate(timeout=120)
     result = subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
     assert outcome(result, pool).startswith("stale"), stdout + stderr[-2000:]

@@ -21,7 +21,7 @@ import pytest
 import yaml
 
 from oracle.devnet.anvil import free_port
-from tests.daemon.harness import ETHER, Devnet, daemon_env, exe
+from tests.daemon.harness import MIN_DEPOSIT, Devnet, daemon_env, exe
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
@@ -68,7 +68,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     )  # fmt: skip
     base = f"http://127.0.0.1:{prom_port}"
     try:
-        devnet.top_up(devnet.pools[0], ETHER)  # so that a report lands while Prometheus watches
+        devnet.top_up(devnet.pools[0], MIN_DEPOSIT)  # so that a report lands while Prometheus watches
         deadline = time.monotonic() + 120
         while True:
             assert time.monotonic() < deadline, "Prometheus never collected the daemon's metrics"

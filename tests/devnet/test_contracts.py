@@ -7,6 +7,8 @@ from typing import Any
 
 import pytest
 from web3 import Web3
+from web3.exceptions import ContractCustomError
+from web3.logs import DISCARD
 
 from oracle.devnet.network import Devnet
 from oracle.ssz.state import ValidatorProof
@@ -165,3 +167,59 @@ async def test_stale_proofs_and_open_reporting() -> None:
         assert await revert_selector(balance_call(net, proof, ts)) == SEL["InvalidTimestamp"]
     finally:
         await net.stop()
+
+
+def selector(signature: str) -> str:
+    return "0x" + Web3.keccak(text=signature)[:4].hex().removeprefix("0x")
+
+
+async def test_withdrawal_requests_are_nfts_with_a_fee_and_a_delay(devnet: Devnet) -> None:
+    """WithdrawalVault as Berachain's operator guide describes it: a request is a non-transferable ERC-721 of
+    its requester, costs the EIP-7002 fee (the rest refunded), counts in allocatedWithdrawalsAmount, and is
+    not finalizable before WITHDRAWAL_REQUEST_FINALIZATION_BLOCK_DELAY blocks (129,600 on Berachain)."""
+    assert devnet.contracts is not None
+    vault, pool = devnet.contracts.vault, devnet.pools[0]
+    owner = devnet.governance  # holds the genesis pools' shares
+    assert await vault.functions.WITHDRAWAL_REQUEST_FINALIZATION_BLOCK_DELAY().call() == 129_600
+    fee = await vault.functions.getWithdrawalRequestFee().call()
+    request = vault.functions.requestWithdrawal(pool.pubkey, 10**9, 0)
+    with pytest.raises(ContractCustomError) as refused:
+        await request.call({"from": owner, "value": fee})
+    assert str(refused.value.data)[:10] == selector("InsufficientFee()")  # maxFeeToPay below the fee
+    before = await vault.functions.allocatedWithdrawalsAmount(pool.pubkey).call()
+    balance = await devnet.w3.eth.get_balance(owner)
+    tx = await vault.functions.requestWithdrawal(pool.pubkey, 10**9, 10**18).transact(
+        {"from": owner, "value": 10**16, "gas": 500_000}
+    )
+    await devnet.step()
+    receipt = await devnet.w3.eth.get_transaction_receipt(tx)
+    assert receipt["status"] == 1
+    gas = receipt["gasUsed"] * receipt["effectiveGasPrice"]
+    assert balance - await devnet.w3.eth.get_balance(owner) == fee + gas  # the overpaid 0.01 came back
+    (minted,) = vault.events.Transfer().process_receipt(receipt, errors=DISCARD)
+    request_id = minted["args"]["tokenId"]
+    assert minted["args"]["from"] == "0x" + "00" * 20 and minted["args"]["to"] == owner
+    assert await vault.functions.ownerOf(request_id).call() == owner
+    assert await vault.functions.allocatedWithdrawalsAmount(pool.pubkey).call() == before + 10**18
+    transfer = vault.functions.transferFrom(owner, devnet.user, request_id)
+    assert await revert_selector(transfer, owner) == selector("NonTransferable()")
+    finalize = vault.functions.finalizeWithdrawalRequest(request_id)
+    assert await revert_selector(finalize, owner) == selector("RequestNotReady()")
+
+
+async def test_a_withdrawal_below_the_minimum_is_a_full_exit(devnet: Devnet) -> None:
+    """A request that takes totalDeposits below minEffectiveBalance becomes the validator's full exit: the
+    pool freezes its total assets, is fully exited and paused, and the vault asks for the exit (amount 0)."""
+    assert devnet.contracts is not None and devnet.chain is not None
+    pool = devnet.pools[1]
+    contract = devnet.pool_contract(pool)
+    total = await contract.functions.totalDeposits().call()
+    minimum = await contract.functions.minEffectiveBalance().call()
+    price = await contract.functions.convertToAssets(10**18).call()
+    excess_gwei = (total - minimum) // 10**9 + 1
+    await devnet.request_withdrawal(pool, excess_gwei, sender=devnet.governance)
+    await devnet.step()
+    assert await contract.functions.isFullyExited().call() and await contract.functions.paused().call()
+    assert await contract.functions.convertToAssets(10**18).call() == price  # frozen
+    exit_epoch = int(devnet.chain.validators.exit_epochs[pool.validator_index])
+    assert exit_epoch == devnet.chain.epoch + 1  # the devnet's CL followed the exit request

@@ -18,7 +18,7 @@ from typing import Any
 from prometheus_client.parser import text_string_to_metric_families
 
 from oracle.devnet.anvil import free_port
-from tests.daemon.harness import ETHER, GOVERNANCE, GWEI, Devnet, Pool, daemon_env, exe, scrape
+from tests.daemon.harness import GOVERNANCE, GWEI, MIN_DEPOSIT, Devnet, Pool, daemon_env, exe, scrape
 from tests.faults import proxy as faults
 from tests.faults.proxy import Fault, FaultProxy
 
@@ -136,7 +136,7 @@ def run_case(devnet: Devnet, pool: Pool, case: Case, workdir: Path) -> Row:
             if case.on is not None:
                 case.on(devnet, pool)
             fault_began = time.time()
-            devnet.top_up(pool, ETHER)  # a report falls due once the CL credits it
+            devnet.top_up(pool, MIN_DEPOSIT)  # a report falls due once the CL credits it
             healthz, readyz = [], []
             until = time.monotonic() + case.observe_seconds
             while time.monotonic() < until:

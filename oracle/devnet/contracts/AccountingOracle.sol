@@ -20,9 +20,31 @@ interface IStakingPool {
     function updateTotalDeposits(uint256 newTotalDeposits) external;
 }
 
-/// Overwrites a pool's totalDeposits with its validator's proven CL balance. AccessControl with
-/// FEEDER_ROLE as deployed; `openReporting` is the devnet's switch for the earlier, open design.
-contract AccountingOracle {
+/// Overwrites a pool's totalDeposits with its validator's proven CL balance, after the factory verified both
+/// proofs against the EIP-4788 root of `timestamp`.
+abstract contract ProvenReport {
+    function _report(
+        address factory,
+        bytes calldata pubkey,
+        bytes32[] calldata pubkeyProof,
+        uint64 balance,
+        bytes32 balancesLeaf,
+        bytes32[] calldata balanceProof,
+        uint64 validatorIndex,
+        uint64 timestamp
+    ) internal {
+        IProofFactory proofs = IProofFactory(factory);
+        proofs.validatePubkeyProof(pubkey, pubkeyProof, validatorIndex, timestamp);
+        proofs.validateBalanceProof(balance, balancesLeaf, balanceProof, validatorIndex, timestamp);
+        address pool = proofs.getCoreContracts(pubkey).stakingPool;
+        if (pool == address(0)) revert StakingPoolNotFound();
+        IStakingPool(pool).updateTotalDeposits(uint256(balance) * 1 gwei);
+    }
+}
+
+/// AccessControl with FEEDER_ROLE, as the published ABI has it; `openReporting` is the devnet's switch for
+/// the earlier, open design.
+contract AccountingOracle is ProvenReport {
     bytes32 public constant DEFAULT_ADMIN_ROLE = 0x00;
     bytes32 public constant FEEDER_ROLE = keccak256("FEEDER_ROLE");
 
@@ -94,11 +116,45 @@ contract AccountingOracle {
         if (!openReporting && !roles[FEEDER_ROLE][msg.sender]) {
             revert AccessControlUnauthorizedAccount(msg.sender, FEEDER_ROLE);
         }
-        IProofFactory proofs = IProofFactory(factory);
-        proofs.validatePubkeyProof(pubkey, pubkeyProof, validatorIndex, timestamp);
-        proofs.validateBalanceProof(balance, balancesLeaf, balanceProof, validatorIndex, timestamp);
-        address pool = proofs.getCoreContracts(pubkey).stakingPool;
-        if (pool == address(0)) revert StakingPoolNotFound();
-        IStakingPool(pool).updateTotalDeposits(uint256(balance) * 1 gwei);
+        _report(factory, pubkey, pubkeyProof, balance, balancesLeaf, balanceProof, validatorIndex, timestamp);
+    }
+
+    /// ERC-165: IAccessControl (0x7965db0b) and ERC-165 itself, as OpenZeppelin's AccessControl answers.
+    function supportsInterface(bytes4 interfaceId) external pure returns (bool) {
+        return interfaceId == 0x7965db0b || interfaceId == 0x01ffc9a7;
+    }
+}
+
+/// The Ownable oracle that Berachain's contract reference page describes: only the owner reports. The
+/// devnet deploys it with `--oracle-access ownable`; the daemon tells the two apart at start-up.
+contract OwnableAccountingOracle is ProvenReport {
+    event OwnershipTransferred(address indexed previousOwner, address indexed newOwner);
+
+    address public immutable factory;
+    address public owner;
+
+    constructor(address owner_, address factory_) {
+        factory = factory_;
+        owner = owner_;
+        emit OwnershipTransferred(address(0), owner_);
+    }
+
+    function transferOwnership(address newOwner) external {
+        if (msg.sender != owner) revert OwnableUnauthorizedAccount(msg.sender);
+        emit OwnershipTransferred(owner, newOwner);
+        owner = newOwner;
+    }
+
+    function updateTotalDeposits(
+        bytes calldata pubkey,
+        bytes32[] calldata pubkeyProof,
+        uint64 balance,
+        bytes32 balancesLeaf,
+        bytes32[] calldata balanceProof,
+        uint64 validatorIndex,
+        uint64 timestamp
+    ) external {
+        if (msg.sender != owner) revert OwnableUnauthorizedAccount(msg.sender);
+        _report(factory, pubkey, pubkeyProof, balance, balancesLeaf, balanceProof, validatorIndex, timestamp);
     }
 }

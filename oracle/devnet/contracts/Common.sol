@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.30;
 
-// Errors with the deployed contracts' selectors (see DESIGN.md).
+// Errors with the deployed contracts' selectors (tests/test_abi_conformance.py checks them against the
+// published ABIs).
 error InvalidTimestamp();
 error InvalidBeaconBlockRoot();
 error InvalidProof();
@@ -23,6 +24,16 @@ error StakingPoolNotFound();
 error RequestNotReady();
 error NotEnoughFunds();
 error InsufficientFee();
+error OverpaidFee();
+error WithdrawalNotAllowed();
+error StakingPoolAlreadyActivated();
+error InvalidMinEffectiveBalance();
+error InvalidOperator();
+error InvalidInitialDepositAmount();
+error InvalidFirstDepositAmount();
+error NonTransferable();
+error ERC721NonexistentToken(uint256 tokenId);
+error ExpectedPause();
 
 /// EIP-4788 beacon roots, keyed by the timestamp of the EL block that carried them.
 library BeaconRoots {

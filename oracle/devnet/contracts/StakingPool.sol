@@ -10,12 +10,37 @@ interface IBeaconDeposit {
         payable;
 }
 
+/// What differs between networks: Berachain's documented amounts, or the devnet's Ethereum-scale ones.
+struct PoolParameters {
+    uint256 minClDepositAmount; // every CL deposit after the first (BeaconDeposit's minimum)
+    uint256 minEffectiveBalance; // activation threshold and full-exit safeguard
+    uint256 maxEffectiveBalance; // deposits stop here (MaxCapacityReached)
+    uint64 withdrawalCooldownBlocks; // after the threshold is reached, before withdrawals
+}
+
+interface IParameterSource {
+    function poolParameters() external view returns (PoolParameters memory);
+}
+
 /// One pool per validator: non-transferable stBERA shares over the validator's stake (ERC-4626 maths,
-/// decimals offset 0). `totalDeposits` is booked on the EL when a deposit leaves the buffer, and
-/// overwritten by the AccountingOracle with the proven CL balance.
+/// decimals offset 0), with the lifecycle of Berachain's published contract reference:
+///  - deployed by the factory with the validator's first deposit already on the CL; paused and inactive;
+///  - `activate` (from the factory's activateStakingPool, after it verified the validator's proofs) books
+///    the proven balance, mints its shares to the default recipient and opens deposits;
+///  - deposits stay buffered until totalDeposits + bufferedAssets reaches minEffectiveBalance (the active
+///    threshold: all of it goes to the CL at once); after that, buffered assets go in chunks of at least
+///    MIN_CL_DEPOSIT_AMOUNT, up to MAX_EFFECTIVE_BALANCE;
+///  - withdrawals: before the threshold only from the buffer; after it, not for
+///    ENABLE_WITHDRAWAL_COOLDOWN_BLOCKS; one that takes totalDeposits below minEffectiveBalance, or a report
+///    that does, triggers the full exit: total assets frozen, isFullyExited, paused for good.
+/// `totalDeposits` is booked on the EL when a deposit leaves the buffer, and overwritten by the
+/// AccountingOracle with the proven CL balance.
 contract StakingPool {
     address public constant BEACON_DEPOSIT = 0x4242424242424242424242424242424242424242;
-    uint256 public constant MIN_CL_DEPOSIT_AMOUNT = 1 ether;
+    uint256 public immutable MIN_CL_DEPOSIT_AMOUNT;
+    uint256 public immutable MIN_EFFECTIVE_BALANCE;
+    uint256 public immutable MAX_EFFECTIVE_BALANCE;
+    uint64 public immutable ENABLE_WITHDRAWAL_COOLDOWN_BLOCKS;
 
     // Event signatures and `indexed` flags as in Berachain's published ABIs (tests/test_abi_conformance.py).
     event DepositSubmitted(
@@ -29,6 +54,10 @@ contract StakingPool {
     event TotalDepositsUpdated(uint256 newTotalDeposits);
     event SharesMinted(address indexed to, uint256 amount);
     event SharesBurned(address indexed from, uint256 amount);
+    event StakingPoolActivated();
+    event ActiveThresholdReached();
+    event MaxCapacityReached(bytes pubkey);
+    event MinEffectiveBalanceUpdated(uint256 newMinEffectiveBalance);
     event FullExitTriggered();
     event Paused(address account);
     event Unpaused(address account);
@@ -38,6 +67,7 @@ contract StakingPool {
     address public immutable factory;
     address public immutable accountingOracle;
     address public immutable withdrawalVault;
+    address public immutable defaultSharesRecipient;
     StakingRewardsVault public immutable rewardsVault;
     SmartOperator public immutable smartOperator;
     address public owner;
@@ -45,10 +75,14 @@ contract StakingPool {
     uint256 public totalDeposits;
     uint256 public bufferedAssets;
     uint256 public totalSupply;
+    uint256 public minEffectiveBalance;
     mapping(address => uint256) public balanceOf;
-    bool public paused;
+    bool public paused = true;
+    bool internal activated;
+    bool public activeThresholdReached;
+    uint256 public activeThresholdBlock;
     bool public isFullyExited;
-    bool public fullExitTriggered;
+    uint256 internal frozenTotalAssets;
 
     constructor(
         bytes memory pubkey_,
@@ -57,7 +91,8 @@ contract StakingPool {
         address withdrawalVault_,
         address payable rewardsVault_,
         address payable smartOperator_,
-        address owner_
+        address owner_,
+        address defaultSharesRecipient_
     ) {
         pubkey = pubkey_;
         withdrawalCredentials = withdrawalCredentials_;
@@ -67,6 +102,13 @@ contract StakingPool {
         rewardsVault = StakingRewardsVault(rewardsVault_);
         smartOperator = SmartOperator(smartOperator_);
         owner = owner_;
+        defaultSharesRecipient = defaultSharesRecipient_;
+        PoolParameters memory p = IParameterSource(msg.sender).poolParameters();
+        MIN_CL_DEPOSIT_AMOUNT = p.minClDepositAmount;
+        MIN_EFFECTIVE_BALANCE = p.minEffectiveBalance;
+        MAX_EFFECTIVE_BALANCE = p.maxEffectiveBalance;
+        ENABLE_WITHDRAWAL_COOLDOWN_BLOCKS = p.withdrawalCooldownBlocks;
+        minEffectiveBalance = p.minEffectiveBalance;
     }
 
     modifier onlyOwner() {
@@ -95,11 +137,13 @@ contract StakingPool {
         return pubkey;
     }
 
+    /// Activated through the factory and not fully exited.
     function isActive() external view returns (bool) {
-        return totalSupply > 0 && !isFullyExited;
+        return activated && !isFullyExited;
     }
 
     function totalAssets() public view returns (uint256) {
+        if (isFullyExited) return frozenTotalAssets;
         return totalDeposits + bufferedAssets + address(rewardsVault).balance + smartOperator.rebaseableAssets();
     }
 
@@ -124,26 +168,55 @@ contract StakingPool {
         return (assets * (totalSupply + 1) + denominator - 1) / denominator;
     }
 
+    /// From the factory's activateStakingPool, once the validator's proofs are verified: the proven balance
+    /// (the first deposit and whatever else reached the validator) is booked and its shares minted.
+    function activate(uint256 initialDepositAmount) external {
+        if (msg.sender != factory) revert InvalidSender(msg.sender, factory);
+        if (activated) revert StakingPoolAlreadyActivated();
+        activated = true;
+        paused = false;
+        totalDeposits = initialDepositAmount;
+        _mint(defaultSharesRecipient, initialDepositAmount);
+        emit StakingPoolActivated();
+        emit Unpaused(msg.sender);
+        _processDeposit();
+    }
+
     function submit(address receiver) external payable returns (uint256 shares) {
         if (isFullyExited) revert StakingPoolFullExited();
         if (paused) revert EnforcedPause();
-        if (msg.value == 0 || fullExitTriggered) revert InvalidAmount();
+        if (msg.value == 0) revert InvalidAmount();
         shares = convertToShares(msg.value);
         _mint(receiver, shares);
         bufferedAssets += msg.value;
-        _depositBuffer();
+        _processDeposit();
         emit DepositSubmitted(receiver, msg.value, shares, 0, bufferedAssets, totalDeposits);
     }
 
-    /// Buffered assets go to the CL in whole gwei once there is at least MIN_CL_DEPOSIT_AMOUNT; they are
-    /// booked in totalDeposits at once, before the CL credits them (the lag the oracle must respect).
-    function _depositBuffer() internal {
+    /// Buffered assets go to the CL in whole gwei: all at once when the active threshold is reached, then in
+    /// chunks of at least MIN_CL_DEPOSIT_AMOUNT, never past MAX_EFFECTIVE_BALANCE. They are booked in
+    /// totalDeposits at once, before the CL credits them (the lag the oracle must respect).
+    function _processDeposit() internal {
         uint256 amount = bufferedAssets - (bufferedAssets % 1 gwei);
-        if (amount < MIN_CL_DEPOSIT_AMOUNT) return;
+        if (!activeThresholdReached) {
+            if (totalDeposits + amount < minEffectiveBalance) return;
+            activeThresholdReached = true;
+            activeThresholdBlock = block.number;
+            emit ActiveThresholdReached();
+            if (amount == 0) return; // the activation itself reached it
+        } else if (amount < MIN_CL_DEPOSIT_AMOUNT) {
+            return;
+        }
+        if (totalDeposits + amount > MAX_EFFECTIVE_BALANCE) {
+            amount = MAX_EFFECTIVE_BALANCE - totalDeposits;
+            amount -= amount % 1 gwei;
+            emit MaxCapacityReached(pubkey);
+            if (amount == 0) return;
+        }
         bufferedAssets -= amount;
         totalDeposits += amount;
         IBeaconDeposit(BEACON_DEPOSIT).deposit{value: amount}(
-            pubkey, abi.encodePacked(withdrawalCredentials), new bytes(96), address(smartOperator)
+            pubkey, abi.encodePacked(withdrawalCredentials), new bytes(96), address(0)
         );
     }
 
@@ -151,45 +224,73 @@ contract StakingPool {
         if (msg.sender != accountingOracle) revert InvalidSender(msg.sender, accountingOracle);
         totalDeposits = newTotalDeposits;
         emit TotalDepositsUpdated(newTotalDeposits);
+        // The documented safeguard: a pool whose validator stake falls below minEffectiveBalance exits.
+        if (activeThresholdReached && newTotalDeposits < minEffectiveBalance) _fullExit();
     }
 
     /// Called by the WithdrawalVault: burns the user's shares for `assets` and books them out.
+    /// `fromBuffer`: paid from bufferedAssets (sent to the vault now), no CL withdrawal.
     function notifyWithdrawalRequest(address user, uint256 assets)
         external
         whenNotPaused
-        returns (uint256 shares, bool isFullExit, bool belowMin)
+        returns (uint256 shares, bool isFullExit, bool fromBuffer)
     {
         if (msg.sender != withdrawalVault) revert InvalidSender(msg.sender, withdrawalVault);
-        if (assets == 0 || assets > totalDeposits) revert InvalidAmount();
+        if (assets == 0) revert InvalidAmount();
         shares = previewWithdraw(assets);
         if (balanceOf[user] < shares) revert InsufficientShares();
-        balanceOf[user] -= shares;
-        totalSupply -= shares;
+        if (!activeThresholdReached) {
+            // Short-circuit: the validator is not active, the CL honours no withdrawal request.
+            if (assets > bufferedAssets) revert InvalidAmount();
+            bufferedAssets -= assets;
+            _burn(user, shares);
+            (bool ok,) = withdrawalVault.call{value: assets}("");
+            if (!ok) revert NotEnoughFunds();
+            return (shares, false, true);
+        }
+        if (block.number < activeThresholdBlock + ENABLE_WITHDRAWAL_COOLDOWN_BLOCKS) revert WithdrawalNotAllowed();
+        if (assets > totalDeposits) revert InvalidAmount();
+        _burn(user, shares);
         totalDeposits -= assets;
-        emit SharesBurned(user, shares);
+        if (totalDeposits < minEffectiveBalance) {
+            _fullExit();
+            return (shares, true, false);
+        }
         return (shares, false, false);
     }
 
+    /// The owner's full exit (WithdrawalVault.requestWithdrawal with 0 gwei).
     function triggerFullExit() external {
         if (msg.sender != withdrawalVault) revert InvalidSender(msg.sender, withdrawalVault);
-        fullExitTriggered = true;
-        emit FullExitTriggered();
+        if (isFullyExited) revert StakingPoolFullExited();
+        _fullExit();
     }
 
-    function markFullyExited() external {
-        if (msg.sender != withdrawalVault) revert InvalidSender(msg.sender, withdrawalVault);
+    /// Total assets freeze at their value now: the share price holds while the CL sweeps the stake.
+    function _fullExit() internal {
+        frozenTotalAssets = totalAssets();
         isFullyExited = true;
         paused = true;
+        emit FullExitTriggered();
         emit Paused(msg.sender);
     }
 
+    function setMinEffectiveBalance(uint256 value) external onlyOwner {
+        if (value < MIN_EFFECTIVE_BALANCE || value > MAX_EFFECTIVE_BALANCE) revert InvalidMinEffectiveBalance();
+        minEffectiveBalance = value;
+        emit MinEffectiveBalanceUpdated(value);
+    }
+
     function pause() external onlyOwner {
+        if (paused) revert EnforcedPause();
         paused = true;
         emit Paused(msg.sender);
     }
 
     function unpause() external onlyOwner {
-        if (isFullyExited) revert EnforcedPause();
+        if (!paused) revert ExpectedPause();
+        if (isFullyExited) revert StakingPoolFullExited();
+        if (!activated) revert EnforcedPause();
         paused = false;
         emit Unpaused(msg.sender);
     }
@@ -198,5 +299,11 @@ contract StakingPool {
         totalSupply += shares;
         balanceOf[to] += shares;
         emit SharesMinted(to, shares);
+    }
+
+    function _burn(address from, uint256 shares) internal {
+        balanceOf[from] -= shares;
+        totalSupply -= shares;
+        emit SharesBurned(from, shares);
     }
 }

@@ -5,8 +5,14 @@ import "./Common.sol";
 import "./StakingPool.sol";
 import "./Vaults.sol";
 
-/// Deploys each validator's pool contracts and verifies proofs against EIP-4788 roots, with the deployed
-/// factory's interface. The generalized indices of validator 0 follow the devnet's state layout.
+interface IBeaconDepositOperators {
+    function getOperator(bytes calldata pubkey) external view returns (address);
+}
+
+/// Deploys each validator's pool contracts with the validator's first deposit, activates a pool once its
+/// validator is on the CL (activateStakingPool, with proofs against an EIP-4788 root), and verifies the
+/// oracle's proofs; the deployed factory's interface. The generalized indices of validator 0 follow the
+/// devnet's state layout.
 contract StakingPoolContractsFactory {
     struct CoreContracts {
         address smartOperator;
@@ -15,13 +21,30 @@ contract StakingPoolContractsFactory {
         address incentiveCollector;
     }
 
+    struct ValidatorData {
+        bytes pubkey;
+        bytes withdrawalCredentials;
+        uint64 initialDepositAmount;
+        uint64 validatorIndex;
+    }
+
+    struct ProofData {
+        bytes32[] pubkeyProof;
+        bytes32[] withdrawalCredentialsProof;
+        bytes32[] initialDepositProof;
+        bytes32 initialDepositProofLeaf;
+    }
+
     uint64 public constant MAX_TIMESTAMP_AGE = 10 minutes;
+    uint256 public immutable FIRST_DEPOSIT_AMOUNT_WEI;
+    uint256 public immutable FIRST_DEPOSIT_AMOUNT_GWEI;
     address public constant BEACON_DEPOSIT = 0x4242424242424242424242424242424242424242;
     uint64 internal constant VALIDATOR_REGISTRY_LIMIT = 2 ** 40;
 
     event StakingPoolContractsDeployed(
         address smartOperator, address stakingPool, address stakingRewardsVault, address incentiveCollector
     );
+    event StakingPoolActivated(address stakingPool);
     event ZeroValidatorPubkeyGIndexChanged(uint64 newZeroValidatorPubkeyGIndex);
     event ZeroValidatorWithdrawalCredentialsGIndexChanged(uint64 newZeroValidatorWithdrawalCredentialsGIndex);
     event ZeroValidatorBalanceGIndexChanged(uint64 newZeroValidatorBalanceGIndex);
@@ -33,9 +56,19 @@ contract StakingPoolContractsFactory {
     uint64 public zeroValidatorWithdrawalCredentialsGIndex;
     uint64 public zeroValidatorBalanceGIndex;
     mapping(bytes32 => CoreContracts) internal coreContracts;
+    PoolParameters internal parameters;
 
-    constructor(uint64 pubkeyGIndex, uint64 credentialsGIndex, uint64 balanceGIndex) {
+    constructor(
+        uint64 pubkeyGIndex,
+        uint64 credentialsGIndex,
+        uint64 balanceGIndex,
+        uint256 firstDepositWei,
+        PoolParameters memory parameters_
+    ) {
         owner = msg.sender;
+        FIRST_DEPOSIT_AMOUNT_WEI = firstDepositWei;
+        FIRST_DEPOSIT_AMOUNT_GWEI = firstDepositWei / 1 gwei;
+        parameters = parameters_;
         zeroValidatorPubkeyGIndex = pubkeyGIndex;
         zeroValidatorWithdrawalCredentialsGIndex = credentialsGIndex;
         zeroValidatorBalanceGIndex = balanceGIndex;
@@ -68,6 +101,14 @@ contract StakingPoolContractsFactory {
         emit ZeroValidatorBalanceGIndexChanged(gindex);
     }
 
+    /// Read by each pool's constructor.
+    function poolParameters() external view returns (PoolParameters memory) {
+        return parameters;
+    }
+
+    /// Registers the validator: deploys its pool contracts and makes its first deposit, naming the pool's
+    /// SmartOperator as the validator's operator in the deposit contract. The pool stays inactive until
+    /// activateStakingPool.
     function deployStakingPoolContracts(
         bytes calldata pubkey,
         bytes calldata withdrawalCredentials,
@@ -79,12 +120,20 @@ contract StakingPoolContractsFactory {
         payable
         returns (address smartOperator, address stakingPool, address stakingRewardsVault, address incentiveCollector)
     {
-        CoreContracts memory core = _deploy(pubkey, withdrawalCredentials, validatorAdmin);
-        if (msg.value > 0) StakingPool(payable(core.stakingPool)).submit{value: msg.value}(defaultSharesRecipient);
+        if (msg.value != FIRST_DEPOSIT_AMOUNT_WEI) revert InvalidFirstDepositAmount();
+        CoreContracts memory core = _deploy(pubkey, withdrawalCredentials, validatorAdmin, defaultSharesRecipient);
+        IBeaconDeposit(BEACON_DEPOSIT).deposit{value: msg.value}(
+            pubkey, withdrawalCredentials, new bytes(96), core.smartOperator
+        );
         return (core.smartOperator, core.stakingPool, core.stakingRewardsVault, core.incentiveCollector);
     }
 
-    function _deploy(bytes calldata pubkey, bytes calldata withdrawalCredentials, address validatorAdmin)
+    function _deploy(
+        bytes calldata pubkey,
+        bytes calldata withdrawalCredentials,
+        address validatorAdmin,
+        address defaultSharesRecipient
+    )
         internal
         returns (CoreContracts memory core)
     {
@@ -105,11 +154,53 @@ contract StakingPoolContractsFactory {
                 withdrawalVault,
                 payable(core.stakingRewardsVault),
                 payable(core.smartOperator),
-                validatorAdmin
+                validatorAdmin,
+                defaultSharesRecipient
             )
         );
         coreContracts[key] = core;
         emit StakingPoolContractsDeployed(core.smartOperator, core.stakingPool, core.stakingRewardsVault, address(0));
+    }
+
+    /// Permissionless once the validator is on the CL: its pubkey, withdrawal credentials and balance are
+    /// proven against the EIP-4788 root of `timestamp`; the deposit contract must name the pool's
+    /// SmartOperator as the validator's operator. The proven balance is booked by the pool.
+    function activateStakingPool(ValidatorData calldata validator, ProofData calldata proofs, uint64 timestamp)
+        external
+    {
+        CoreContracts memory core = coreContracts[keccak256(validator.pubkey)];
+        if (core.stakingPool == address(0)) revert InvalidAddress();
+        if (IBeaconDepositOperators(BEACON_DEPOSIT).getOperator(validator.pubkey) != core.smartOperator) {
+            revert InvalidOperator();
+        }
+        if (validator.initialDepositAmount < FIRST_DEPOSIT_AMOUNT_GWEI) revert InvalidInitialDepositAmount();
+        bytes32 expected = bytes32(abi.encodePacked(bytes1(0x01), bytes11(0), withdrawalVault));
+        if (validator.withdrawalCredentials.length != 32 || bytes32(validator.withdrawalCredentials) != expected) {
+            revert InvalidWithdrawalCredentials();
+        }
+        uint64 index = validator.validatorIndex;
+        if (index >= VALIDATOR_REGISTRY_LIMIT) revert IndexOutOfRange();
+        bytes32 root = _root(timestamp);
+        SSZ.verifyProof(
+            proofs.pubkeyProof, root, SSZ.pubkeyLeaf(validator.pubkey), uint256(zeroValidatorPubkeyGIndex) + 8 * uint256(index)
+        );
+        SSZ.verifyProof(
+            proofs.withdrawalCredentialsProof,
+            root,
+            expected,
+            uint256(zeroValidatorWithdrawalCredentialsGIndex) + 8 * uint256(index)
+        );
+        SSZ.verifyProof(
+            proofs.initialDepositProof,
+            root,
+            proofs.initialDepositProofLeaf,
+            uint256(zeroValidatorBalanceGIndex) + index / 4
+        );
+        if (SSZ.balanceFromLeaf(proofs.initialDepositProofLeaf, index) != validator.initialDepositAmount) {
+            revert InvalidBalance();
+        }
+        StakingPool(payable(core.stakingPool)).activate(uint256(validator.initialDepositAmount) * 1 gwei);
+        emit StakingPoolActivated(core.stakingPool);
     }
 
     function getCoreContracts(bytes calldata pubkey) external view returns (CoreContracts memory) {
