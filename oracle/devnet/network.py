@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import os
 import time
 from collections.abc import Sequence
@@ -70,6 +71,7 @@ class DevnetConfig:
     chain_id: int = 80087
     open_reporting: bool = False
     ownable_oracle: bool = False  # the Ownable oracle of the contract reference page (owner: the feeder key)
+    finalization_delay_blocks: int | None = None  # WithdrawalVault's; None: the network's (129,600)
     seed: int = 0
     slots_per_epoch: int = 32
     deposit_delay_slots: int = 4
@@ -141,6 +143,8 @@ class Devnet:
             config.host, config.rpc_port, config.chain_id, self.genesis_time - 120, genesis_number=GENESIS_BLOCK_NUMBER
         )
         self.amounts = ETHEREUM_AMOUNTS if get_layout(config.layout).family == "ethereum" else BERACHAIN_AMOUNTS
+        if config.finalization_delay_blocks is not None:
+            self.amounts = dataclasses.replace(self.amounts, finalization_delay_blocks=config.finalization_delay_blocks)
         self.w3 = AsyncWeb3(AsyncHTTPProvider(self.anvil.url, request_kwargs={"timeout": 30}))
         self.accounts = [Account.from_key(key) for key in TEST_KEYS]
         self.governance = self.accounts[0].address

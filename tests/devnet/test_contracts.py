@@ -223,3 +223,30 @@ async def test_a_withdrawal_below_the_minimum_is_a_full_exit(devnet: Devnet) -> 
     assert await contract.functions.convertToAssets(10**18).call() == price  # frozen
     exit_epoch = int(devnet.chain.validators.exit_epochs[pool.validator_index])
     assert exit_epoch == devnet.chain.epoch + 1  # the devnet's CL followed the exit request
+
+
+async def test_a_finalized_request_pays_its_owner_and_releases_the_allocation() -> None:
+    """Finalization after WITHDRAWAL_REQUEST_FINALIZATION_BLOCK_DELAY (4 blocks on this devnet; 129,600 on
+    Berachain, which anvil would take hours to mine): the BERA the CL paid to the vault goes to the request's
+    owner, the ERC-721 is burnt and allocatedWithdrawalsAmount falls back."""
+    net = await started(layout="beaconkit-electra", finalization_delay_blocks=4, withdrawal_delay_epochs=1)
+    try:
+        assert net.contracts is not None and net.chain is not None
+        vault, pool, owner = net.contracts.vault, net.pools[0], net.governance
+        await net.request_withdrawal(pool, 10**9, sender=owner)
+        await net.step()
+        request_id = await vault.functions.totalSupply().call()  # the first and only request
+        assert await vault.functions.allocatedWithdrawalsAmount(pool.pubkey).call() == 10**18
+        while net.chain.pending_partial_withdrawals:  # the CL pays the vault (2 epochs of 4 slots)
+            await net.step()
+        await net.steps(2)
+        before = await net.w3.eth.get_balance(owner)
+        tx = await vault.functions.finalizeWithdrawalRequest(request_id).transact({"from": net.user, "gas": 300_000})
+        await net.step()
+        assert (await net.w3.eth.get_transaction_receipt(tx))["status"] == 1
+        assert await net.w3.eth.get_balance(owner) - before == 10**18  # to the owner, whoever finalizes
+        assert await vault.functions.allocatedWithdrawalsAmount(pool.pubkey).call() == 0
+        assert await vault.functions.balanceOf(owner).call() == 0
+        assert await revert_selector(vault.functions.ownerOf(request_id)) == selector("ERC721NonexistentToken(uint256)")
+    finally:
+        await net.stop()

@@ -275,6 +275,37 @@ def set_paused(paused: bool) -> Callable[[Devnet, Pool], None]:
     return act
 
 
+def older_latest(seconds: int) -> Callable[[Any], Any]:
+    """eth_getBlockByNumber answered with its timestamp `seconds` older: an EL endpoint far behind."""
+
+    def change(block: Any) -> Any:
+        if isinstance(block, dict) and "timestamp" in block:
+            block["timestamp"] = hex(int(block["timestamp"], 16) - seconds)
+        return block
+
+    return change
+
+
+def set_balance_gindex(shift: int) -> Callable[[Devnet, Pool], None]:
+    """The factory's owner moves zeroValidatorBalanceGIndex (as after a fork), or moves it back."""
+
+    def act(devnet: Devnet, pool: Pool) -> None:
+        current = devnet.factory.functions.zeroValidatorBalanceGIndex().call()
+        devnet.transact(devnet.factory.functions.setZeroValidatorBalanceGIndex(current + shift), sender=GOVERNANCE)
+
+    return act
+
+
+def set_min_effective_balance(above_books: bool) -> Callable[[Devnet, Pool], None]:
+    """The pool's owner raises minEffectiveBalance above what a report would book, or sets it back."""
+
+    def act(devnet: Devnet, pool: Pool) -> None:
+        value = devnet.total_deposits(pool) + 3 * MIN_DEPOSIT if above_books else 250_000 * 10**18
+        devnet.transact(devnet.pool(pool).functions.setMinEffectiveBalance(value), sender=GOVERNANCE)
+
+    return act
+
+
 CASES = [
     Case("beacon: 0.5 s latency on every answer", "beacon", lambda p: faults.latency(0.5), may_send=True,
          metric="pool_oracle_cycles_total", metric_labels={"result": "ok"}),
@@ -308,6 +339,17 @@ CASES = [
          metric="pool_oracle_transactions_total", metric_labels={"outcome": "timeout"}, observe_seconds=20),
     Case("EL: eth_getLogs refused over wide ranges", "el", lambda p: faults.wide_get_logs_fail(100),
          metric="pool_oracle_cycles_total", metric_labels={"result": "error"}),
+    Case("EL: an endpoint of another chain", "el",
+         lambda p: faults.rpc_rewrite(p, "eth_chainId", lambda _: "0x1"),
+         metric="pool_oracle_cycles_total", metric_labels={"result": "error"}),
+    Case("EL: an endpoint far behind (latest block 10 min old)", "el",
+         lambda p: faults.rpc_rewrite(p, "eth_getBlockByNumber", older_latest(600)),
+         metric="pool_oracle_cycles_total", metric_labels={"result": "error"}),
+    Case("chain: the factory's balance gindex moved, then moved back", "chain", on=set_balance_gindex(1),
+         off=set_balance_gindex(-1), metric="pool_oracle_contract_mismatch", metric_labels={"what": "gindex"}),
+    Case("chain: minEffectiveBalance raised above the report, then lowered", "chain",
+         on=set_min_effective_balance(True), off=set_min_effective_balance(False),
+         metric="pool_oracle_holds_total", metric_labels={"reason": "below_min_effective_balance"}),
     Case("chain: FEEDER_ROLE revoked, then granted again", "chain", on=set_role(False), off=set_role(True),
          metric="pool_oracle_reports_total", metric_labels={"outcome": "audit_drift"}),
     Case("chain: the signer's balance runs out, then is topped up", "chain", on=set_balance(0),

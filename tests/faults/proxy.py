@@ -229,3 +229,22 @@ def wide_get_logs_fail(max_blocks: int) -> Fault:
         return web.json_response({"jsonrpc": "2.0", "id": call["id"], "error": error})
 
     return fault
+
+
+def rpc_rewrite(proxy: FaultProxy, method: str, change: Callable[[Any], Any]) -> Fault:
+    """One JSON-RPC method's result rewritten by `change(result)` (a node that lies or lags); others forwarded."""
+
+    async def fault(request: web.Request, body: bytes) -> web.StreamResponse | None:
+        try:
+            call = json.loads(body)
+        except ValueError:
+            return None
+        if not isinstance(call, dict) or call.get("method") != method:
+            return None
+        code, _, data = await proxy.forward(request, body)
+        answer = json.loads(data)
+        if code == 200 and "result" in answer:
+            answer["result"] = change(answer["result"])
+        return web.json_response(answer, status=code)
+
+    return fault

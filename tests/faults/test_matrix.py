@@ -15,7 +15,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 @pytest.fixture(scope="module")
 def devnet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Devnet]:
-    net = Devnet(tmp_path_factory.mktemp("faults"), "--validators", "10", "--pools", "7", "--deposit-delay-slots", "3")
+    net = Devnet(tmp_path_factory.mktemp("faults"), "--validators", "12", "--pools", "10", "--deposit-delay-slots", "3")
     yield net
     net.stop()
 
