@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from oracle.execution.el import ExecutionError
+from oracle.execution.el import ExecutionClient, ExecutionError
 from oracle.reporting.context import Pool
 from oracle.reporting.daily import Update, changed_last_day, day_start_block
 
@@ -64,6 +64,26 @@ def test_a_day_of_blocks_follows_the_el_block_time() -> None:
     async def block(tag: Any) -> dict[str, int]:
         return blocks[tag]
 
-    ctx = SimpleNamespace(el=SimpleNamespace(block=block))
+    ctx = SimpleNamespace(el=ExecutionClient([], 1.0))
+    ctx.el.block = block  # type: ignore[method-assign]
     start = asyncio.run(day_start_block(ctx, blocks["latest"]))  # type: ignore[arg-type]
     assert start == 100_000 - 43_200 - 1  # 2 s blocks
+
+
+def test_a_node_without_old_blocks_gives_the_widest_window() -> None:
+    latest = {"number": 100_000, "timestamp": 1_000_000}
+
+    async def block(tag: Any) -> dict[str, int]:
+        if tag == 99_999:
+            return {"number": 99_999, "timestamp": 999_998}
+        raise ExecutionError("BlockNotFound", reason=None)
+
+    ctx = SimpleNamespace(el=ExecutionClient([], 1.0))
+    ctx.el.block = block  # type: ignore[method-assign]
+    assert asyncio.run(day_start_block(ctx, latest)) == 100_000 - 43_200 - 1  # from the parent: 2 s blocks
+
+    async def nothing(tag: Any) -> dict[str, int]:
+        raise ExecutionError("BlockNotFound", reason=None)
+
+    ctx.el.block = nothing  # type: ignore[method-assign]
+    assert asyncio.run(day_start_block(ctx, latest)) == 100_000 - 86_400 - 1

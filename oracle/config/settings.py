@@ -86,7 +86,10 @@ class Reporting:
         "WITHDRAWAL_FLIGHT_BLOCK_DELAY, 49,153; the CL's own queue of pending withdrawals counts as well).",
     )
     cross_check_state: bool = setting(
-        True, "beacon-kit: also build proofs from the node's state with our own engine and compare."
+        True,
+        "beacon-kit: fetch the node's own proofs (/bkit/v1/proof) too and verify them beside our engine's, proofs "
+        "built from the node's state (both against the EIP-4788 root); off: our engine's alone, two requests "
+        "fewer per pool.",
     )
     send_jitter_max_seconds: float = setting(
         2.0,

@@ -180,6 +180,20 @@ class ExecutionClient:
         block = await self.timed("eth_getBlockByNumber", lambda w3: w3.eth.get_block(tag))  # type: ignore[arg-type]
         return dict(block)
 
+    async def seconds_per_block(self, latest: dict[str, Any], sample: int) -> float | None:
+        """The average block time over the `sample` blocks before `latest`, or over the last one when the node
+        does not serve that far back (history expiry, a chain whose first block is not 0); None if neither."""
+        number = int(latest["number"])
+        for back in (sample, 1):
+            try:
+                earlier = await self.block(max(0, number - back))
+            except ExecutionError:
+                continue
+            span, blocks = int(latest["timestamp"]) - int(earlier["timestamp"]), number - int(earlier["number"])
+            if blocks > 0 and span > 0:
+                return span / blocks
+        return None
+
     async def balance(self, address: str) -> int:
         return await self.timed("eth_getBalance", lambda w3: w3.eth.get_balance(AsyncWeb3.to_checksum_address(address)))
 

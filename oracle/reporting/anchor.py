@@ -13,11 +13,9 @@ async def pin_anchor(ctx: Context, node: BeaconNode) -> Anchor:
     if ctx.layout.family == "beaconkit":
         latest = await ctx.el.block("latest")
         if not ctx.seconds_per_slot:  # beacon-kit's spec has no SECONDS_PER_SLOT: one EL block per slot
-            earlier = await ctx.el.block(max(0, int(latest["number"]) - 16))
-            blocks = int(latest["number"]) - int(earlier["number"])
-            ctx.seconds_per_slot = max(
-                1, round((int(latest["timestamp"]) - int(earlier["timestamp"])) / max(blocks, 1))
-            )
+            measured = await ctx.el.seconds_per_block(latest, 16)
+            if measured is not None:
+                ctx.seconds_per_slot = max(1, round(measured))
         for back in range(4):
             number = int(latest["number"]) - back
             block = latest if back == 0 else await ctx.el.block(number)

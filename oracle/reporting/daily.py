@@ -31,10 +31,8 @@ class Update:
 async def day_start_block(ctx: Context, latest: dict[str, Any]) -> int:
     """The block about 24 h before `latest`, from the EL's own block time over the last 1,000 blocks."""
     number = int(latest["number"])
-    earlier = await ctx.el.block(max(0, number - SAMPLE_BLOCKS))
-    span = int(latest["timestamp"]) - int(earlier["timestamp"])
-    blocks = number - int(earlier["number"])
-    seconds_per_block = span / blocks if blocks and span > 0 else 1.0
+    # No earlier block served: 1 s blocks, the widest window, so that no report is missed.
+    seconds_per_block = await ctx.el.seconds_per_block(latest, SAMPLE_BLOCKS) or 1.0
     return max(0, number - int(DAY_SECONDS / seconds_per_block) - 1)
 
 

@@ -38,7 +38,9 @@ async def prove(ctx: Context, node: BeaconNode, anchor: Anchor, state: BeaconSta
     and our engine's, or ours alone. None if nothing verifies (then nothing is sent)."""
     candidates: list[ProvenBalance] = []
     # beacon-kit serves balance proofs from Electra only (merkle/generalized_indexes.go).
-    if state.layout.family == "beaconkit" and state.layout.has_field("pending_partial_withdrawals"):
+    # `cross_check_state` off: our engine's proofs alone, two requests fewer per pool.
+    node_proofs = state.layout.family == "beaconkit" and state.layout.has_field("pending_partial_withdrawals")
+    if node_proofs and ctx.settings.reporting.cross_check_state:
         started = time.perf_counter()
         try:
             candidates.append(await node_proof(node, anchor, pool.index))
