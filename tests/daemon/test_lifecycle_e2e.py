@@ -269,3 +269,19 @@ def test_the_ownable_oracle_is_recognised(tmp_path_factory: pytest.TempPathFacto
         assert "Ownable oracle, this key is NOT the owner: audit mode" in check.stdout, check.stdout
     finally:
         net.stop()
+
+
+def test_the_daily_bound_counts_every_report_on_chain(devnet: Devnet, tmp_path: Path) -> None:
+    """Pool 0 was moved twice today (the withdrawal and gindex tests, 10,000 BERA each, other journals). A
+    fresh journal lands a third move (30,000 <= 10% of totalDeposits) and holds a fourth: the bound counts
+    the chain's TotalDepositsUpdated events, not this journal's rows."""
+    pool = devnet.pools[0]
+    assert len(devnet.reports(pool)) == 2
+    for name, expected in (("third", "landed"), ("fourth", "held (change_exceeds_daily_bound)")):
+        before = devnet.cl_balance(pool)
+        devnet.top_up(pool, MIN_DEPOSIT)
+        wait_until(lambda: devnet.cl_balance(pool) > before, 30, "the CL never credited the top-up")  # noqa: B023
+        devnet.wait_slots(1)
+        result = report(devnet, daemon_env(tmp_path, name))  # a journal that has seen nothing
+        assert outcome(result, pool.address).startswith(expected), result.stdout
+    assert len(devnet.reports(pool)) == 3
