@@ -130,3 +130,14 @@ def test_the_design_briefs_error_selectors_decode() -> None:
 def test_update_total_deposits_selector() -> None:
     (entry,) = [e for e in published("mainnet", "AccountingOracle") if e.get("name") == "updateTotalDeposits"]
     assert identity(entry)[1] == "0x5578e99d"
+
+
+@pytest.mark.parametrize("network", ["mainnet", "bepolia"])
+def test_the_topics_the_daemon_filters_raw_logs_by_are_the_pools_events(network: str) -> None:
+    """Raw eth_getLogs filters (one filter for every pool) name events by topic, not through an ABI."""
+    from oracle.reporting.books import STAKING_POOL_ACTIVATED
+    from oracle.reporting.daily import TOTAL_DEPOSITS_UPDATED
+
+    topics = {e["name"]: identity(e)[1] for e in named(published(network, "StakingPool")) if e["type"] == "event"}
+    assert topics["TotalDepositsUpdated"] == TOTAL_DEPOSITS_UPDATED
+    assert topics["StakingPoolActivated"] == STAKING_POOL_ACTIVATED

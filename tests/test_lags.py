@@ -34,7 +34,9 @@ class StandInEL:
         requests: list[dict[str, Any]] | None = None,
         allocated: int | None = 0,
         latest: int = 1000,
+        pool_logs: list[dict[str, Any]] | None = None,
     ) -> None:
+        self.pool_logs = pool_logs or []  # the pools' own logs (eth_getLogs by address)
         self.deposits = deposits
         self.deposit_count = deposit_count
         self.requests = requests or []
@@ -50,6 +52,12 @@ class StandInEL:
             self.log_ranges.append((start, end))
             return [r for r in self.requests if start <= r["blockNumber"] <= end]
         return [d for d in self.deposits if start <= d["blockNumber"] <= end] if event == "Deposit" else []
+
+    async def raw_logs(self, start: int, end: int, *, topic: str | None = None,
+                       addresses: list[str] | None = None) -> list[Any]:  # fmt: skip
+        if self.pool_logs is None:
+            raise ExecutionError("eth_getLogs failed on every endpoint", reason=None)
+        return [entry for entry in self.pool_logs if start <= entry["blockNumber"] <= end]
 
     async def view(self, name: str, address: str, function: str, *args: Any, **kwargs: Any) -> int:
         if function == "allocatedWithdrawalsAmount":
@@ -89,8 +97,42 @@ def lags_of(ctx: Any, state: Any, el_block: int = 950) -> Any:
     return result[3]
 
 
-def deposit(state: Any, index: int, block: int) -> dict[str, Any]:
-    return {"blockNumber": block, "args": {"index": index, "pubkey": state.validator(3)["pubkey"], "amount": GWEI}}
+def deposit(state: Any, index: int, block: int, tx: str = "0x" + "00" * 32) -> dict[str, Any]:
+    return {"blockNumber": block, "transactionHash": bytes.fromhex(tx[2:]),
+            "args": {"index": index, "pubkey": state.validator(3)["pubkey"], "amount": GWEI}}  # fmt: skip
+
+
+def pool_log(block: int, tx: str, topic: str = "0x" + "ee" * 32) -> dict[str, Any]:
+    return {"address": "0x" + "33" * 20, "blockNumber": block, "transactionHash": bytes.fromhex(tx[2:]),
+            "topics": [bytes.fromhex(topic[2:])]}  # fmt: skip
+
+
+def test_credited_top_ups_are_the_deposits_the_pool_did_not_book(tmp_path: Path) -> None:
+    """Deposits the state has processed, for a pool's validator: the pool's own (made in a transaction where
+    the pool logs too: `submit` books them) and those before its activation (which books them) are not
+    top-ups; anyone else's are, with their block. Unprocessed ones are in flight."""
+    from oracle.reporting.books import STAKING_POOL_ACTIVATED
+
+    state = state_with(eth1_deposit_index=150, requests_start=UNSET_INDEX)
+    genesis, own, other = "0x" + "09" * 32, "0x" + "0a" * 32, "0x" + "0b" * 32
+    deposits = [deposit(state, 146, 880, genesis), deposit(state, 147, 900, own), deposit(state, 148, 910, other),
+                deposit(state, 150, 940, other)]  # fmt: skip
+    logs = [pool_log(885, "0x" + "0c" * 32, STAKING_POOL_ACTIVATED), pool_log(900, own)]
+    found = lags_of(context(tmp_path, StandInEL(deposits, 151, pool_logs=logs)), state)
+    assert found.credited_topups == ((910, GWEI),) and found.deposits_in_flight_gwei == GWEI  # 150: not processed
+    unreadable = StandInEL(deposits, 151)
+    unreadable.pool_logs = None  # type: ignore[assignment]
+    assert lags_of(context(tmp_path, unreadable), state).credited_topups == ()  # nothing explained
+
+
+def test_top_ups_since_the_last_report_explain_it_earlier_ones_the_days_moves() -> None:
+    from oracle.reporting.daily import Update
+    from oracle.reporting.pipeline import explained_topups
+
+    topups = ((90, 10), (150, 20), (260, 30))  # gwei at EL blocks
+    day = [Update("0x", 200, "0xaa", 0)]
+    assert explained_topups(topups, day, 100) == (30 * GWEI, 20 * GWEI)  # 90 is older than the day
+    assert explained_topups(topups, [], 100) == (50 * GWEI, 0)  # no report today: every top-up of the day
 
 
 def test_after_eip_6110_only_deposits_after_the_anchor_are_in_flight(tmp_path: Path) -> None:

@@ -20,10 +20,16 @@ NO_LAGS = Lags()
 
 
 def decide(
-    balance_eth: float, lags: Lags = NO_LAGS, *, age: float = 10, changed: int = 0, b: PoolBooks | None = None
+    balance_eth: float,
+    lags: Lags = NO_LAGS,
+    *,
+    age: float = 10,
+    changed: int = 0,
+    b: PoolBooks | None = None,
+    explained: int = 0,
 ) -> Decision:
     return reconcile(int(balance_eth * GWEI), 1000, b or books(), lags, LIMITS, now=1000 + age,
-                     expected_landing_seconds=4, changed_last_day_wei=changed)  # fmt: skip
+                     expected_landing_seconds=4, changed_last_day_wei=changed, explained_wei=explained)  # fmt: skip
 
 
 def test_unchanged_is_skipped() -> None:
@@ -58,6 +64,17 @@ def test_bounds_and_age_hold() -> None:
     assert decide(104, changed=7 * ETHER).reasons == ("change_exceeds_daily_bound",)
     assert decide(101, age=500).reasons == ("proof_too_old",)
     assert decide(101, age=470).action == "report"
+
+
+def test_top_ups_on_chain_explain_their_part_of_the_change() -> None:
+    """Two 10-ETH top-ups (deposit events the CL credited, the pool never booked) explain 20 of a 21-ETH rise:
+    the bounds weigh the 1 ETH they do not explain. Unexplained rises and falls are bounded as before."""
+    d = decide(121, explained=20 * ETHER)
+    assert d.action == "report" and d.new_total_deposits_wei == 121 * ETHER
+    assert decide(127, explained=20 * ETHER).reasons == ("change_exceeds_per_report_bound",)
+    assert "change_exceeds_per_report_bound" in decide(94, explained=20 * ETHER).reasons  # top-ups, then a fall
+    assert decide(118, explained=20 * ETHER).action == "report"  # 2 ETH less than explained: within 5 %
+    assert decide(121, explained=20 * ETHER, changed=10 * ETHER).reasons == ("change_exceeds_daily_bound",)
 
 
 def test_a_trough_would_show_in_the_predicted_price() -> None:

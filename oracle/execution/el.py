@@ -240,3 +240,16 @@ class ExecutionClient:
 
         result: list[Any] = list(await self.timed("eth_getLogs", fetch))
         return result
+
+    async def raw_logs(
+        self, from_block: int, to_block: int, *, topic: str | None = None, addresses: list[str] | None = None
+    ) -> list[Any]:
+        """Raw logs of a block range: those whose first topic is `topic`, of the contracts in `addresses`
+        (one filter for many contracts), or both."""
+        query: dict[str, Any] = {"fromBlock": from_block, "toBlock": to_block}
+        if topic is not None:
+            query["topics"] = [topic]
+        if addresses is not None:
+            query["address"] = [AsyncWeb3.to_checksum_address(a) for a in addresses]
+        result: list[Any] = list(await self.timed("eth_getLogs", lambda w3: w3.eth.get_logs(query)))  # type: ignore[arg-type]
+        return result

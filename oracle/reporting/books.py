@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Awaitable
 from typing import Any
 
+from eth_utils.crypto import keccak
+
 from oracle.execution.el import ExecutionError
 from oracle.reporting.context import Anchor, Context, Pool
 from oracle.reporting.reconcile import SHARE, Lags, PoolBooks
@@ -12,6 +14,8 @@ from oracle.ssz.state import BeaconState
 from oracle.types import FAR_FUTURE_EPOCH
 
 UNSET_INDEX = 2**64 - 1  # deposit_requests_start_index before the first deposit request
+# The pool's activation books every deposit made before it (totalDeposits starts at the initial deposit).
+STAKING_POOL_ACTIVATED = "0x" + keccak(text="StakingPoolActivated()").hex()
 
 
 async def collect_lags(ctx: Context, anchor: Anchor, state: BeaconState, pools: list[Pool]) -> dict[int, Lags]:
@@ -30,6 +34,8 @@ async def collect_lags(ctx: Context, anchor: Anchor, state: BeaconState, pools: 
     events = await ctx.el.logs("BeaconDeposit", deposit_contract, "Deposit", start, latest)
     in_flight: dict[bytes, int] = {}
     seen = set()
+    pool_keys = {pool.pubkey for pool in pools}
+    credited: list[tuple[bytes, int, str, int]] = []  # pubkey, block, tx hash, gwei: in the proven state
     for event in events:
         args = event["args"]
         index = int(args["index"])
@@ -37,10 +43,13 @@ async def collect_lags(ctx: Context, anchor: Anchor, state: BeaconState, pools: 
             pending = int(event["blockNumber"]) > anchor.el_block
         else:
             pending = index >= processed
+        key = bytes(args["pubkey"])
         if pending:
             seen.add(index)
-            key = bytes(args["pubkey"])
             in_flight[key] = in_flight.get(key, 0) + int(args["amount"])
+        elif key in pool_keys:
+            tx_hash = "0x" + bytes(event.get("transactionHash") or b"").hex()
+            credited.append((key, int(event["blockNumber"]), tx_hash, int(args["amount"])))
     unknown = False
     if not bridge_ended:
         try:
@@ -48,6 +57,7 @@ async def collect_lags(ctx: Context, anchor: Anchor, state: BeaconState, pools: 
             unknown = total - processed > len(seen)
         except ExecutionError:
             unknown = bool(seen) and min(seen) > processed  # older unprocessed deposits than the lookback shows
+    topups = await third_party_topups(ctx, pools, credited, anchor.el_block)
     requested = await withdrawal_requests(ctx, anchor, latest)
     queued: dict[int, int] = {}
     if state.layout.has_field("pending_partial_withdrawals"):
@@ -79,7 +89,40 @@ async def collect_lags(ctx: Context, anchor: Anchor, state: BeaconState, pools: 
             # pool never triggered is the CL's own (an eviction from a full validator set, say).
             forced_exit=record["exit_epoch"] != FAR_FUTURE_EPOCH,
             pending_deposits_in_state=pending_deposits.get(pool.pubkey, 0),
+            credited_topups=tuple(topups.get(pool.pubkey, ())),
         )
+    return out
+
+
+async def third_party_topups(
+    ctx: Context, pools: list[Pool], credited: list[tuple[bytes, int, str, int]], anchor_block: int
+) -> dict[bytes, list[tuple[int, int]]]:
+    """Deposits to pool validators that the CL has credited and the pool never booked: anyone's deposit straight
+    to the deposit contract (a top-up). Not the pool's own: any deposit in a transaction where the pool itself
+    logged something (`submit` books its deposits in totalDeposits in the same transaction, DepositSubmitted),
+    nor one made before the pool's activation (which books those). They explain a rise of the proven balance
+    over totalDeposits. Per pubkey: [(block, gwei)]. When the pools' logs are unreadable, nothing is
+    explained (the bounds apply to the whole change)."""
+    if not credited:
+        return {}
+    by_address = {pool.address.lower(): pool.pubkey for pool in pools}
+    try:
+        entries = await ctx.el.raw_logs(min(block for _, block, _, _ in credited), max(anchor_block, 0),
+                                        addresses=[pool.address for pool in pools])  # fmt: skip
+    except ExecutionError:
+        return {}
+    pool_txs: set[str] = set()
+    activated: dict[bytes, int] = {}
+    for entry in entries:
+        pool_txs.add("0x" + bytes(entry["transactionHash"]).hex())
+        topics = entry.get("topics") or []
+        key = by_address.get(str(entry["address"]).lower())
+        if key is not None and topics and "0x" + bytes(topics[0]).hex() == STAKING_POOL_ACTIVATED:
+            activated[key] = max(activated.get(key, 0), int(entry["blockNumber"]))
+    out: dict[bytes, list[tuple[int, int]]] = {}
+    for key, block, tx_hash, gwei in credited:
+        if tx_hash != "0x" and tx_hash not in pool_txs and block > activated.get(key, -1):
+            out.setdefault(key, []).append((block, gwei))
     return out
 
 

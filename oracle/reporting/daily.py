@@ -36,16 +36,18 @@ async def day_start_block(ctx: Context, latest: dict[str, Any]) -> int:
     return max(0, number - int(DAY_SECONDS / seconds_per_block) - 1)
 
 
-async def recent_updates(ctx: Context) -> dict[str, list[Update]]:
+@dataclass(frozen=True)
+class RecentReports:
+    start_block: int  # about 24 h before the latest block
+    by_pool: dict[str, list[Update]]  # lower-case pool address -> its reports since start_block, oldest first
+
+
+async def recent_updates(ctx: Context) -> RecentReports:
     """Every pool's TotalDepositsUpdated events of the last 24 h (one topic filter for all pools)."""
 
     async def fetch(start: int, end: int) -> list[tuple[int, Any]]:
-        logs = await ctx.el.timed(
-            "eth_getLogs",
-            lambda w3: w3.eth.get_logs({"fromBlock": start, "toBlock": end, "topics": [TOTAL_DEPOSITS_UPDATED]}),
-        )
         out = []
-        for entry in logs:
+        for entry in await ctx.el.raw_logs(start, end, topic=TOTAL_DEPOSITS_UPDATED):
             data = bytes(entry["data"])
             if len(data) != 32:
                 continue  # another contract's event of the same name and other arguments
@@ -59,7 +61,9 @@ async def recent_updates(ctx: Context) -> dict[str, list[Update]]:
     by_pool: dict[str, list[Update]] = {}
     for update in await ctx.deposit_updates.advance(start, int(latest["number"]), fetch):
         by_pool.setdefault(update.pool, []).append(update)
-    return by_pool
+    for updates in by_pool.values():
+        updates.sort(key=lambda u: u.block)
+    return RecentReports(start, by_pool)
 
 
 async def changed_last_day(ctx: Context, pool: Pool, updates: list[Update], max_change_per_report: float) -> int:

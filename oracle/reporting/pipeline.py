@@ -17,7 +17,7 @@ from oracle.reporting.anchor import pin_anchor
 from oracle.reporting.books import collect_lags, read_books
 from oracle.reporting.clview import discover, load_cl_state
 from oracle.reporting.context import Anchor, Context, CycleError, CycleResult, Pool, PoolResult
-from oracle.reporting.daily import DAY_SECONDS, Update, changed_last_day, recent_updates
+from oracle.reporting.daily import DAY_SECONDS, RecentReports, Update, changed_last_day, recent_updates
 from oracle.reporting.endpoints import check_endpoints
 from oracle.reporting.proofs import ProvenBalance
 from oracle.reporting.prove import prove
@@ -75,16 +75,17 @@ async def run_cycle(ctx: Context, *, send: bool = True, confirm: Confirm | None 
         ctx.settings.reporting.timestamp_margin_seconds,
     )
     try:
-        updates: dict[str, list[Update]] | None = await recent_updates(ctx)
+        updates: RecentReports | None = await recent_updates(ctx)
     except ExecutionError as exc:
         updates = None
         bound.warning("reports of the last day unreadable on chain: the daily bound counts this journal's only",
                       error=str(exc)[:200])  # fmt: skip
     for pool in pools:
         try:
-            day = None if updates is None else updates.get(pool.address.lower(), [])
-            entry = await report_pool(ctx, node, anchor, state, pool, lags, limits, bound, day, send=send,
-                                      confirm=confirm)  # fmt: skip
+            day = None if updates is None else updates.by_pool.get(pool.address.lower(), [])
+            day_start = None if updates is None else updates.start_block
+            entry = await report_pool(ctx, node, anchor, state, pool, lags, limits, bound, day, day_start,
+                                      send=send, confirm=confirm)  # fmt: skip
         except (EndpointError, ExecutionError, ProofError, SSZError) as exc:
             # One pool's failing read does not stop the others: it is named, counted, and retried next cycle.
             entry = PoolResult(pool, "failed", (str(exc)[:300],))
@@ -92,6 +93,16 @@ async def run_cycle(ctx: Context, *, send: bool = True, confirm: Confirm | None 
             bound.error("pool failed this cycle", pool=pool.address, validator_index=pool.index, error=str(exc)[:300])
         result.pools.append(entry)
     return result
+
+
+def explained_topups(topups: tuple[tuple[int, int], ...], day: list[Update], day_start: int) -> tuple[int, int]:
+    """(since the pool's last report, booked by its reports of the last day), in wei, of the credited top-ups
+    within the last day: the first explain this report's change, the second the day's earlier moves. Older
+    top-ups explain nothing (a report older than the day may have booked them already)."""
+    last = max((u.block for u in day), default=day_start)
+    since = sum(gwei for block, gwei in topups if block > last)
+    booked = sum(gwei for block, gwei in topups if day_start < block <= last)
+    return since * WEI_PER_GWEI, booked * WEI_PER_GWEI
 
 
 async def report_pool(
@@ -104,6 +115,7 @@ async def report_pool(
     limits: Limits,
     bound: Any,
     day: list[Update] | None,
+    day_start: int | None,
     *,
     send: bool,
     confirm: Confirm | None,
@@ -116,14 +128,18 @@ async def report_pool(
         metrics.REPORTS.labels("proof_failed").inc()
         return PoolResult(pool, "proof_failed")
     books = await read_books(ctx, pool)
-    if day is None:  # the chain's record unreadable this cycle: this journal's own reports
+    explained = 0
+    if day is None or day_start is None:  # the chain's record unreadable this cycle: this journal's own reports
         journal = ctx.journal.landed_since(pool.address, time.time() - DAY_SECONDS)
         changed = sum(abs(r.balance_gwei - r.previous_deposits_gwei) for r in journal) * WEI_PER_GWEI
     else:
         changed = await changed_last_day(ctx, pool, day, limits.max_change_per_report)
+        explained, booked = explained_topups(lags[pool.index].credited_topups, day, day_start)
+        changed = max(0, changed - booked)
     decision = reconcile(
         proven.balance, anchor.timestamp, books, lags[pool.index], limits, now=time.time(),
         expected_landing_seconds=2 * max(ctx.seconds_per_slot, 1), changed_last_day_wei=changed,
+        explained_wei=explained,
     )  # fmt: skip
     metrics.PROVEN_BALANCE.labels(*labels).set(proven.balance)
     metrics.ONCHAIN_DEPOSITS.labels(*labels).set(books.total_deposits_wei // WEI_PER_GWEI)
@@ -150,7 +166,7 @@ async def report_pool(
             metrics.HOLDS.labels(reason).inc()
         metrics.REPORTS.labels("held").inc()
         plog.warning("report held", reasons=list(decision.reasons), proven_gwei=proven.balance,
-                     onchain_gwei=entry.total_deposits_gwei)  # fmt: skip
+                     onchain_gwei=entry.total_deposits_gwei, topups_gwei=explained // WEI_PER_GWEI)  # fmt: skip
         if "below_min_effective_balance" in decision.reasons:
             plog.error("this report would take the pool below its minEffectiveBalance, and the contract would "
                        "then fully exit the validator: held for the operator to decide",
@@ -193,7 +209,7 @@ async def report_pool(
         metrics.ONCHAIN_DEPOSITS.labels(*labels).set(proven.balance)
         metrics.DRIFT.labels(*labels).set(0)
         plog.info("report landed", tx_hash=outcome.tx_hash, balance_gwei=proven.balance,
-                  previous_gwei=entry.total_deposits_gwei)  # fmt: skip
+                  previous_gwei=entry.total_deposits_gwei, topups_gwei=explained // WEI_PER_GWEI)  # fmt: skip
     else:
         plog.warning("report not landed", outcome=outcome.status, reason=outcome.reason, tx_hash=outcome.tx_hash)
     return entry

@@ -33,6 +33,9 @@ class Lags:
     exiting: bool = False  # exit initiated, balance not yet swept
     forced_exit: bool = False  # exiting or swept on the CL while the pool never triggered its full exit
     pending_deposits_in_state: int = 0  # Ethereum: the state's pending_deposits for this pubkey
+    # Deposits the CL credited that the pool never booked (anyone's top-up): (EL block, gwei), within the
+    # deposit lookback. The ones since the pool's last report explain part of the change.
+    credited_topups: tuple[tuple[int, int], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -68,7 +71,11 @@ def reconcile(
     now: float,
     expected_landing_seconds: float,
     changed_last_day_wei: int,
+    explained_wei: int = 0,
 ) -> Decision:
+    """`explained_wei`: deposits the CL credited since the pool's last report that the pool did not book
+    (top-ups, seen on chain as deposit events): the bounds measure only the change they do not explain, as a
+    peer oracle's sanity checks bound the balance change net of deposits."""
     new_deposits = balance_gwei * WEI_PER_GWEI
     drift = balance_gwei - books.total_deposits_wei // WEI_PER_GWEI
     predicted = predicted_share_price(books, new_deposits)
@@ -97,7 +104,7 @@ def reconcile(
     # (also when it was below already: the owner can raise the minimum): never the side effect of a report.
     if books.active_threshold_reached and new_deposits < books.min_effective_balance_wei:
         reasons.append("below_min_effective_balance")
-    change = abs(new_deposits - books.total_deposits_wei)
+    change = abs(new_deposits - books.total_deposits_wei - explained_wei)
     reference = max(books.total_deposits_wei, 1)
     if change > limits.max_change_per_report * reference:
         reasons.append("change_exceeds_per_report_bound")

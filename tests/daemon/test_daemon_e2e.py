@@ -76,6 +76,25 @@ def test_report_lands_and_equals_the_proven_balance(devnet: Devnet, tmp_path: Pa
     assert devnet.reports(pool) == [balance * GWEI]
 
 
+def test_top_ups_on_chain_explain_a_rise_beyond_the_per_report_bound(devnet: Devnet, tmp_path: Path) -> None:
+    """Two top-ups by someone else (deposit events the CL credited, never booked by the pool) raise the balance
+    by more than the 5 % per-report bound; a stake in between is the pool's own, booked at once. The chain
+    explains the rise, so it lands in one report. With a deposit lookback too short to see the top-ups,
+    nothing explains it and it is held, as an unexplained move of that size must be."""
+    pool = devnet.pools[0]
+    devnet.top_up(pool, MIN_DEPOSIT)
+    devnet.stake(pool, MIN_DEPOSIT)
+    devnet.top_up(pool, 2 * MIN_DEPOSIT)
+    devnet.wait_slots(DEPOSIT_DELAY + 2)
+    balance = devnet.cl_balance(pool)
+    assert (balance * GWEI - devnet.total_deposits(pool)) > 0.05 * devnet.total_deposits(pool)
+    blind = report(devnet, daemon_env(tmp_path, "t", POOL_ORACLE_REPORTING_DEPOSIT_LOOKBACK_BLOCKS="1"))
+    assert outcome(blind, pool).startswith("held (change_exceeds_per_report_bound"), blind.stdout
+    seen = report(devnet, daemon_env(tmp_path, "t"))
+    assert outcome(seen, pool).startswith("landed"), seen.stdout + seen.stderr[-2000:]
+    assert devnet.total_deposits(pool) == balance * GWEI
+
+
 def test_deposit_in_flight_holds_the_report(devnet: Devnet, tmp_path: Path) -> None:
     pool = devnet.pools[1]
     before = devnet.total_deposits(pool)
@@ -169,6 +188,37 @@ def test_kill_9_at_each_step_then_restart(devnet: Devnet, tmp_path: Path, point:
     statuses = [row[3] for row in journal_rows(journal) if row[0] == pool.address]
     assert statuses.count("mined") == 1
     assert all(status in ("mined", "failed") for status in statuses)  # nothing left in flight
+
+
+def test_sigterm_during_a_send_sees_it_through_then_stops(devnet: Devnet, tmp_path: Path) -> None:
+    """SIGTERM (docker stop, a rolling update) while a report is between decision and signature: the daemon
+    finishes that report (signed, mined, journalled), then stops with status 0; a restart sends nothing more.
+    (A SIGKILL after the grace period is the kill -9 case above.)"""
+    from oracle.devnet.anvil import free_port
+
+    pool = devnet.pools[1]
+    start_block = devnet.w3.eth.block_number
+    balance = drift_then_settle(devnet, pool)
+    journal = tmp_path / "g.sqlite"
+    env = daemon_env(tmp_path, "g", POOL_ORACLE_PAUSE_AT="after_prepare", POOL_ORACLE_PAUSE_SECONDS="3",
+                     POOL_ORACLE_SERVICE_METRICS_ADDRESS=f"127.0.0.1:{free_port()}")  # fmt: skip
+    log = (tmp_path / "g.log").open("w")
+    daemon = subprocess.Popen([*exe(), "run", "--config", str(devnet.config)], stdout=subprocess.DEVNULL,
+                              stderr=log, env=env)  # fmt: skip
+    deadline = time.monotonic() + 90
+    while not (journal.exists() and any(row[0] == pool.address for row in journal_rows(journal))):
+        assert time.monotonic() < deadline and daemon.poll() is None, (tmp_path / "g.log").read_text()[-2000:]
+        time.sleep(0.2)
+    daemon.send_signal(signal.SIGTERM)  # while it waits at after_prepare
+    assert daemon.wait(timeout=90) == 0
+    log.close()
+    stderr = (tmp_path / "g.log").read_text()
+    assert '"stopped"' in stderr and "report landed" in stderr
+    assert devnet.reports(pool, from_block=start_block) == [balance * GWEI]
+    assert [row[3] for row in journal_rows(journal) if row[0] == pool.address] == ["mined"]
+    restarted = report(devnet, daemon_env(tmp_path, "g"))
+    assert outcome(restarted, pool) == "unchanged", restarted.stdout
+    assert devnet.reports(pool, from_block=start_block) == [balance * GWEI]
 
 
 def test_two_daemons_send_one_report(devnet: Devnet, tmp_path: Path) -> None:
