@@ -75,8 +75,16 @@ def validator_status(
 
 
 class BeaconApi:
-    def __init__(self, chain: SimulatedChain, el_parent_slots: dict[int, int], chain_id: int) -> None:
-        """`el_parent_slots` maps an EL block timestamp to the beacon slot whose root that block carries."""
+    def __init__(
+        self,
+        chain: SimulatedChain,
+        el_parent_slots: dict[int, int],
+        chain_id: int,
+        set_random_events: Callable[[bool], None] | None = None,
+    ) -> None:
+        """`el_parent_slots` maps an EL block timestamp to the beacon slot whose root that block carries;
+        `set_random_events` switches the network's random activity (POST /devnet/v1/random_events/{on,off})."""
+        self.set_random_events = set_random_events
         self.chain = chain
         self.el_parent_slots = el_parent_slots
         self.chain_id = chain_id
@@ -508,6 +516,14 @@ class BeaconApi:
         self.chain.request_withdrawal(index, int(raw))
         return web.json_response({"queued_gwei": raw})
 
+    async def devnet_random_events(self, request: web.Request) -> web.Response:
+        """Random stakes, top-ups and withdrawals on or off (a soak stops them to let the chain settle)."""
+        switch = request.match_info["switch"]
+        if switch not in ("on", "off") or self.set_random_events is None:
+            raise ApiError(400, f"random events: expected on or off, got {switch}")
+        self.set_random_events(switch == "on")
+        return web.json_response({"random_events": switch})
+
     def app(self) -> web.Application:
         app = web.Application(middlewares=[_errors])
         routes = [
@@ -527,6 +543,7 @@ class BeaconApi:
             # The devnet's own: CL events no EL transaction causes, for tests and demos.
             ("POST", "/devnet/v1/validators/{validator_index}/exit", self.devnet_exit),
             ("POST", "/devnet/v1/validators/{validator_index}/withdraw/{gwei}", self.devnet_withdraw),
+            ("POST", "/devnet/v1/random_events/{switch}", self.devnet_random_events),
         ]
         if self.beaconkit:
             routes += [

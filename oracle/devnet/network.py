@@ -157,6 +157,7 @@ class Devnet:
         self._runner: web.AppRunner | None = None
         self._setup_time = self.genesis_time - 100
         self._rng = np.random.default_rng(config.seed + 7)
+        self.random_events = config.random_events
         self._lock = asyncio.Lock()
 
     @property
@@ -197,7 +198,7 @@ class Devnet:
                 raise DevnetError(
                     f"set-up made {el_deposits} deposits, the CL genesis counts {self.chain.deposit_count}"
                 )
-            api = BeaconApi(self.chain, self.el_parent_slots, self.config.chain_id)
+            api = BeaconApi(self.chain, self.el_parent_slots, self.config.chain_id, self._switch_random_events)
             self._runner = web.AppRunner(api.app(), access_log=None)
             await self._runner.setup()
             try:
@@ -227,9 +228,9 @@ class Devnet:
                     await asyncio.wait_for(stop.wait(), timeout=delay)
                 if stop.is_set():
                     break
-            missed = self.config.random_events and self.chain.ethereum and self._rng.random() < 0.05
+            missed = self.random_events and self.chain.ethereum and self._rng.random() < 0.05
             await self.step(missed=missed)
-            if self.config.random_events:
+            if self.random_events:
                 await self._random_events()
 
     # -- RPC helpers -------------------------------------------------------------------------------------
@@ -525,6 +526,9 @@ class Devnet:
         pool = Pool(index, pubkey, core[1], core[2], core[0])
         self.pools.append(pool)
         return pool
+
+    def _switch_random_events(self, on: bool) -> None:
+        self.random_events = on
 
     async def _random_events(self) -> None:
         if not self.pools:

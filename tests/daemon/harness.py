@@ -84,6 +84,12 @@ class Devnet:
         with urllib.request.urlopen(f"http://127.0.0.1:{self.beacon_port}{path}", timeout=10) as response:
             return json.load(response)
 
+    def control(self, path: str) -> Any:
+        """POST to one of the devnet's own controls (/devnet/v1/...)."""
+        request = urllib.request.Request(f"http://127.0.0.1:{self.beacon_port}{path}", method="POST", data=b"")
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return json.load(response)
+
     def _pools(self) -> list[Pool]:
         out = []
         vault = self.settings["contracts"]["withdrawal_vault"].lower()[2:]

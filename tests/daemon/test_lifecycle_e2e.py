@@ -7,10 +7,8 @@ generalized indices changing, and the Ownable oracle."""
 
 from __future__ import annotations
 
-import json
 import subprocess
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -98,12 +96,6 @@ def activate(devnet: Devnet, pubkey: bytes, index: int) -> str:
         timestamp,
     )  # fmt: skip
     return devnet.transact(call, sender=USER, gas=2_000_000)  # permissionless
-
-
-def post(devnet: Devnet, path: str) -> Any:
-    request = urllib.request.Request(f"http://127.0.0.1:{devnet.beacon_port}{path}", method="POST", data=b"")
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return json.load(response)
 
 
 def pool_view(devnet: Devnet, pool: Pool, fn: str, *args: Any) -> Any:
@@ -213,7 +205,7 @@ def test_full_exit_and_cl_forced_exit(devnet: Devnet, tmp_path: Path) -> None:
     full_exit = devnet.vault.functions.requestWithdrawal(exiting.pubkey, 0, 1)
     assert revert_of(full_exit, USER, value=1) == "OwnableUnauthorizedAccount"  # the pool's owner only
     devnet.transact(full_exit, value=1, sender=GOVERNANCE)
-    post(devnet, f"/devnet/v1/validators/{evicted.index}/exit")
+    devnet.control(f"/devnet/v1/validators/{evicted.index}/exit")
     assert pool_view(devnet, exiting, "isFullyExited") and pool_view(devnet, exiting, "paused")
     assert not pool_view(devnet, exiting, "isActive")
     assert revert_of(devnet.pool(exiting).functions.submit(USER), USER, value=ETHER) == "StakingPoolFullExited"

@@ -207,3 +207,15 @@ async def test_bkit_proofs_verify_against_the_eip4788_root(devnet: Devnet) -> No
     assert status == 500 and set(body) == {"code", "message"}  # beacon-kit: not found is a plain 500
     status, body = await get(devnet, "/bkit/v1/proof/validator_balance/head/9999")
     assert status == 500
+
+
+async def test_random_events_switch_on_and_off(devnet: Devnet) -> None:
+    """The soak stops random activity before it checks that every pool settled."""
+    before = devnet.random_events
+    assert await post(devnet, "/devnet/v1/random_events/on", None) == (200, {"random_events": "on"})
+    assert devnet.random_events
+    assert await post(devnet, "/devnet/v1/random_events/off", None) == (200, {"random_events": "off"})
+    assert not devnet.random_events
+    status, body = await post(devnet, "/devnet/v1/random_events/maybe", None)
+    assert status == 400 and "on or off" in body["message"]
+    devnet.random_events = before

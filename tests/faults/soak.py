@@ -27,6 +27,7 @@ from tests.faults.proxy import FaultProxy
 
 ROOT = Path(__file__).resolve().parents[2]
 BEGIN, END = "<!-- soak:begin -->", "<!-- soak:end -->"
+SLOT_SECONDS, SLOTS_PER_EPOCH, WITHDRAWAL_DELAY_EPOCHS = 1, 32, 1  # the harness devnet's
 
 
 def open_fds(pid: int) -> int:
@@ -110,9 +111,12 @@ def main() -> int:
                     next_toggle = now + rng.uniform(10, 30)
                 time.sleep(5)
             beacon.fault = el.fault = None
-            # settle: stop the random events' effect by waiting for the daemon to catch up with the chain
+            # Settle: no more random activity; whatever is in flight lands on the CL within the withdrawal
+            # flight window (and leaves the daemon's request window); then every pool must be reported.
+            devnet.control("/devnet/v1/random_events/off")
+            flight_slots = (WITHDRAWAL_DELAY_EPOCHS + 1) * SLOTS_PER_EPOCH + 1
             devnet.wait_slots(8)
-            deadline = time.monotonic() + 120
+            deadline = time.monotonic() + flight_slots * SLOT_SECONDS + 120
             mismatched: list[str] = []
             while time.monotonic() < deadline:
                 mismatched = [p.address for p in devnet.pools
