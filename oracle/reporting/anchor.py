@@ -60,4 +60,8 @@ async def slot_of_block_root(node: BeaconNode, root: bytes, walk: int = 8) -> in
         header = head if slot == head.slot else await node.header(str(slot))
         if header.root == root:
             return header.slot
-    raise EndpointError(node.label, "header", f"block root 0x{root.hex()} is not among the last {walk} blocks")
+    raise EndpointError(
+        node.label, "header",
+        f"its head (slot {head.slot}) is behind the EL or on another fork: the EL's latest EIP-4788 root "
+        f"0x{root.hex()} is not among its last {walk} blocks",
+    )  # fmt: skip

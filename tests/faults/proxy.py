@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import threading
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -44,10 +45,14 @@ class FaultProxy:
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(10)
 
-    async def forward(self, request: web.Request, body: bytes) -> tuple[int, str, bytes]:
+    async def forward(self, request: web.Request, body: bytes, path: str | None = None) -> tuple[int, str, bytes]:
+        """The upstream's answer to `request` (at `path` instead of its own, if given: a node that mixes up
+        what was asked)."""
         assert self.session is not None
         headers = {k: v for k, v in request.headers.items() if k.lower() in ("accept", "content-type")}
-        async with self.session.request(request.method, self.upstream + request.path_qs, data=body,
+        query = f"?{request.query_string}" if request.query_string else ""
+        target = request.path_qs if path is None else path + query
+        async with self.session.request(request.method, self.upstream + target, data=body,
                                         headers=headers) as response:  # fmt: skip
             return response.status, response.content_type, await response.read()
 
@@ -172,6 +177,69 @@ def tamper(proxy: FaultProxy, change: Callable[[str, Any], Any]) -> Fault:
         if code == 200 and "json" in kind:
             return web.json_response(change(request.path, json.loads(data)))
         return web.Response(body=data, status=code, content_type=kind)
+
+    return fault
+
+
+STATE_PATH = re.compile(r"^/eth/v2/debug/beacon/states/(\d+)$")
+
+
+def state_of_another_slot(proxy: FaultProxy, back: int = 1) -> Fault:
+    """Asked for the state at slot N, the node serves the state at N - back: a well-formed state, for the
+    wrong block."""
+
+    async def fault(request: web.Request, body: bytes) -> web.StreamResponse | None:
+        match = STATE_PATH.match(request.path)
+        if match is None or int(match.group(1)) < back:
+            return None
+        asked = int(match.group(1))
+        code, kind, data = await proxy.forward(request, body, f"/eth/v2/debug/beacon/states/{asked - back}")
+        return web.Response(body=data, status=code, content_type=kind)
+
+    return fault
+
+
+def _served_slot(doc: Any) -> int | None:
+    """The slot a Beacon API or beacon-kit answer is about (headers, states, proofs), if it names one."""
+    candidates = []
+    if isinstance(doc, dict):
+        data = doc.get("data")
+        if isinstance(data, dict):
+            candidates += [data.get("slot"), ((data.get("header") or {}).get("message") or {}).get("slot"),
+                           (data.get("latest_block_header") or {}).get("slot")]  # fmt: skip
+        candidates.append((doc.get("beacon_block_header") or {}).get("slot"))
+    for value in candidates:
+        if isinstance(value, str) and value:
+            return int(value, 0) if value.startswith("0x") else int(value)
+    return None
+
+
+def frozen_head(proxy: FaultProxy) -> Fault:
+    """A node whose head stops moving but which says it is in sync: `head` is the slot it had when the fault
+    began, and anything newer is unknown to it (404 for a header, 500 for states and proofs, as beacon-kit
+    answers for heights it lacks)."""
+    frozen: list[int] = []
+
+    async def fault(request: web.Request, body: bytes) -> web.StreamResponse | None:
+        if not frozen:
+            assert proxy.session is not None
+            async with proxy.session.get(proxy.upstream + "/eth/v1/node/syncing") as response:
+                frozen.append(int((await response.json())["data"]["head_slot"]))
+        head = frozen[0]
+        path = re.sub(r"/head(?=/|$)", f"/{head}", request.path)
+        code, kind, data = await proxy.forward(request, body, path)
+        if code != 200 or "json" not in kind:
+            return web.Response(body=data, status=code, content_type=kind)
+        doc = json.loads(data)
+        if request.path == "/eth/v1/node/syncing":
+            doc["data"].update(head_slot=str(head), sync_distance="0", is_syncing=False)
+            return web.json_response(doc)
+        slot = _served_slot(doc)
+        if slot is not None and slot > head:
+            missing = 404 if "/headers/" in request.path else 500
+            return web.json_response({"code": missing, "message": f"failed to get state from height {slot}"},
+                                     status=missing)  # fmt: skip
+        return web.json_response(doc)
 
     return fault
 
