@@ -70,9 +70,14 @@ class Reporting:
     interval_seconds: float = setting(30.0, "Time between the starts of two report cycles.")
     cycle_timeout_seconds: float = setting(180.0, "A cycle running longer is cancelled and counted as an error.")
     max_change_per_report: float = setting(
-        0.05, "Hold a report that moves totalDeposits by more than this fraction of it."
+        0.05,
+        "Hold a report that moves totalDeposits by more than this fraction of it, beyond what deposits the pool "
+        "did not book (top-ups, seen on chain and credited by the CL since its last report) explain.",
     )
-    max_change_per_day: float = setting(0.10, "Hold reports that would move totalDeposits by more than this in 24 h.")
+    max_change_per_day: float = setting(
+        0.10,
+        "Hold reports that would move totalDeposits by more than this in 24 h (every report on chain, net of top-ups).",
+    )
     timestamp_margin_seconds: int = setting(
         120, "Hold a report whose proof would be within this of MAX_TIMESTAMP_AGE when it lands."
     )
