@@ -228,8 +228,7 @@ class TxManager:
                 receipt = await self._first_receipt(hashes)  # mined between the two reads?
                 if receipt:
                     return await self._outcome(receipt, *self._call_of(raw))
-                metrics.TRANSACTIONS.labels("superseded").inc()
-                return TxOutcome("superseded", latest_hash, reason=f"nonce {nonce} was used by another transaction")
+                return self._superseded(nonce, latest_hash)
             to, data, gas = self._decode(raw)
             fees = Fees(max_fee, tip)
             stale = await check() if check and to is not None else None
@@ -283,9 +282,8 @@ class TxManager:
             if receipt is None and await self.nonce() > nonce:
                 receipt = await self._first_receipt(hashes)  # mined between the two reads?
                 if receipt is None:
-                    metrics.TRANSACTIONS.labels("superseded").inc()
                     metrics.PENDING_TX_AGE.set(0)
-                    return TxOutcome("superseded", hashes[-1], reason=f"nonce {nonce} was used by another transaction")
+                    return self._superseded(nonce, hashes[-1])
             if receipt is not None:
                 metrics.PENDING_TX_AGE.set(0)
                 if self._is_cancel(receipt):
@@ -320,6 +318,15 @@ class TxManager:
         metrics.TRANSACTIONS.labels("timeout").inc()
         metrics.PENDING_TX_AGE.set(0)
         return TxOutcome("timeout", hashes[-1], reason="no receipt yet; the journal keeps following it")
+
+    def _superseded(self, nonce: int, tx_hash: str) -> TxOutcome:
+        metrics.TRANSACTIONS.labels("superseded").inc()
+        log.warning(
+            "a transaction this daemon did not sign used its nonce: is the key used elsewhere (a replica, a "
+            "script, a wallet)? The report is decided again next cycle",
+            nonce=nonce, tx_hash=tx_hash,
+        )  # fmt: skip
+        return TxOutcome("superseded", tx_hash, reason=f"nonce {nonce} was used by another transaction")
 
     def _is_cancel(self, receipt: dict[str, Any]) -> bool:
         to = receipt.get("to")

@@ -3,6 +3,7 @@ and the values that cross the stages of one cycle."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -53,6 +54,9 @@ class Context:
     deposit_updates: EventWindow = field(default_factory=EventWindow)  # daily.recent_updates
     report_before: dict[str, int] = field(default_factory=dict)  # tx hash -> totalDeposits before that report
     healthy_beacon: list[BeaconNode] = field(default_factory=list)
+    # (timestamp of the latest EL block seen, monotonic time it was read): the chain's clock, which is what
+    # the contracts judge a proof's age by; the host's clock may be off by minutes.
+    chain_clock: tuple[int, float] | None = None
 
     @classmethod
     async def open(cls, settings: Settings, account: LocalAccount | None) -> Context:
@@ -80,6 +84,14 @@ class Context:
         await self.session.close()
         await self.el.close()
         self.journal.close()
+
+    def chain_now(self) -> float:
+        """Now by the chain: the latest EL block's timestamp plus the time since it was read (the host's
+        clock only before any EL endpoint has answered)."""
+        if self.chain_clock is None:
+            return time.time()
+        timestamp, read_at = self.chain_clock
+        return timestamp + (time.monotonic() - read_at)
 
     @property
     def mode(self) -> str:

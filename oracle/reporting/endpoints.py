@@ -8,7 +8,7 @@ import structlog
 
 from oracle.beacon.client import BeaconNode, EndpointError, Genesis, Syncing
 from oracle.config.settings import Settings
-from oracle.execution.el import ExecutionError
+from oracle.execution.el import ExecutionEndpoint, ExecutionError
 from oracle.reporting.context import Context, CycleError
 from oracle.service import metrics
 
@@ -86,7 +86,7 @@ async def check_endpoints(ctx: Context) -> None:
             metrics.ENDPOINT_UP.labels("beacon", node.label).set(0)
             log.warning("beacon endpoint lagging", endpoint=node.label, head=heads[node], best=best)
     metrics.HEAD_SLOT.set(best)
-    healthy_el = []
+    healthy_el: list[ExecutionEndpoint] = []
     for endpoint in ctx.el.endpoints:
         try:
             chain_id = await endpoint.w3.eth.chain_id
@@ -95,7 +95,12 @@ async def check_endpoints(ctx: Context) -> None:
                 raise ExecutionError(f"chain id {chain_id}, expected {settings.chain_id}")
             age = time.time() - int(block["timestamp"])
             if age > settings.endpoints.max_block_age_seconds:
-                raise ExecutionError(f"latest block is {age:.0f} s old")
+                raise ExecutionError(
+                    f"latest block is {age:.0f} s old by this host's clock (if every endpoint says so, check the "
+                    "clock: NTP)"
+                )
+            if not healthy_el:
+                ctx.chain_clock = (int(block["timestamp"]), time.monotonic())
             healthy_el.append(endpoint)
             metrics.ENDPOINT_UP.labels("execution", endpoint.label).set(1)
         except Exception as exc:

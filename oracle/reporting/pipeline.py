@@ -137,7 +137,7 @@ async def report_pool(
         explained, booked = explained_topups(lags[pool.index].credited_topups, day, day_start)
         changed = max(0, changed - booked)
     decision = reconcile(
-        proven.balance, anchor.timestamp, books, lags[pool.index], limits, now=time.time(),
+        proven.balance, anchor.timestamp, books, lags[pool.index], limits, now=ctx.chain_now(),
         expected_landing_seconds=2 * max(ctx.seconds_per_slot, 1), changed_last_day_wei=changed,
         explained_wei=explained,
     )  # fmt: skip

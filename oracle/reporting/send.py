@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import time
 from typing import Any
 
 import structlog
@@ -92,7 +91,7 @@ def report_check(ctx: Context, pool_address: str, timestamp: int, fingerprint: s
 
     async def check() -> str | None:
         landing = 2 * max(ctx.seconds_per_slot, 1) + ctx.settings.reporting.timestamp_margin_seconds
-        if time.time() + landing >= timestamp + ctx.max_timestamp_age:
+        if ctx.chain_now() + landing >= timestamp + ctx.max_timestamp_age:
             return f"its proof (EL timestamp {timestamp}) would be older than MAX_TIMESTAMP_AGE when it lands"
         if fingerprint is None:
             return None  # a journal row from before fingerprints: only the age is known

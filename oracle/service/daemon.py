@@ -29,7 +29,7 @@ async def run_daemon(settings: Settings, account: LocalAccount | None, stop: asy
     try:
         while not stop.is_set():
             started = time.monotonic()
-            health.cycle_started = time.time()
+            health.cycle_started = time.monotonic()
             result_label = "ok"
             try:
                 async with asyncio.timeout(settings.reporting.cycle_timeout_seconds):
@@ -53,7 +53,7 @@ async def run_daemon(settings: Settings, account: LocalAccount | None, stop: asy
             finally:
                 health.cycle_started = None
             elapsed = time.monotonic() - started
-            health.last_cycle_end = time.time()
+            health.last_cycle_end = time.monotonic()
             metrics.CYCLES.labels(result_label).inc()
             metrics.CYCLE_SECONDS.labels(result_label).observe(elapsed)
             metrics.LAST_CYCLE.labels(result_label).set(time.time())

@@ -14,8 +14,10 @@ from oracle.service.metrics import REGISTRY
 
 @dataclass
 class Health:
+    """Times are monotonic: a host clock set forward (NTP, a skewed VM) must not look like a stuck loop."""
+
     watchdog_seconds: float
-    started: float = field(default_factory=time.time)
+    started: float = field(default_factory=time.monotonic)
     last_cycle_end: float | None = None
     cycle_started: float | None = None
     ready: bool = False
@@ -23,7 +25,7 @@ class Health:
     mode: str = "starting"
 
     def alive(self, now: float | None = None) -> tuple[bool, str]:
-        now = time.time() if now is None else now
+        now = time.monotonic() if now is None else now
         if self.cycle_started is not None and now - self.cycle_started > self.watchdog_seconds:
             return False, f"a cycle has been running for {now - self.cycle_started:.0f} s"
         reference = self.last_cycle_end or self.started

@@ -9,6 +9,8 @@ import json
 import os
 import signal
 import subprocess
+import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -39,6 +41,24 @@ class Case:
     tick: Callable[[Devnet, Pool], None] | None = None
     off: Callable[[Devnet, Pool], None] | None = None
     env: dict[str, str] = field(default_factory=dict)
+    skewable_clock: bool = False  # run the daemon with a wall clock the case can move (on/off)
+
+
+# The daemon's wall clock, movable: time.time() plus the seconds in SKEW_FILE (monotonic time is untouched, as
+# when an operator's host clock is wrong).
+SKEW_FILE = Path(tempfile.gettempdir()) / f"pool-oracle-clock-skew-{os.getpid()}"
+SKEWED_DAEMON = (
+    "import sys, time\n"
+    "from pathlib import Path\n"
+    "wall, skew = time.time, Path(sys.argv.pop(1))\n"
+    "time.time = lambda: wall() + float(skew.read_text() or 0)\n"
+    "from oracle.cli import main\n"
+    "sys.exit(main(sys.argv[1:]))\n"
+)
+
+
+def skew_clock(seconds: int) -> Callable[[Devnet, Pool], None]:
+    return lambda devnet, pool: SKEW_FILE.write_text(str(seconds))
 
 
 @dataclass
@@ -116,9 +136,12 @@ def run_case(devnet: Devnet, pool: Pool, case: Case, workdir: Path) -> Row:
             POOL_ORACLE_ENDPOINTS_RETRY_BUDGET_SECONDS="4", POOL_ORACLE_SERVICE_WATCHDOG_SECONDS="60", **case.env,
         )  # fmt: skip
         log_path = workdir / f"{case.name}.log"
+        command = [*exe(), "run", "--config", str(devnet.config)]
+        if case.skewable_clock:
+            SKEW_FILE.write_text("0")
+            command = [sys.executable, "-c", SKEWED_DAEMON, str(SKEW_FILE), "run", "--config", str(devnet.config)]
         with log_path.open("w") as log:
-            daemon = subprocess.Popen([*exe(), "run", "--config", str(devnet.config)], stdout=subprocess.DEVNULL,
-                                      stderr=log, env=env)  # fmt: skip
+            daemon = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=log, env=env)
         try:
             base = f"http://127.0.0.1:{port}"
             deadline = time.monotonic() + 90
@@ -254,6 +277,21 @@ def set_role(granted: bool) -> Callable[[Devnet, Pool], None]:
     return act
 
 
+def consume_nonce(devnet: Devnet, pool: Pool) -> None:
+    """Someone else using the signer's key (a script, a second tool): a self-transfer at the next nonce,
+    paying more than the daemon would, whenever the key has nothing pending."""
+    from eth_account import Account
+
+    key = Path(devnet.settings["signer"]["key_file"]).read_text().strip()
+    address = Account.from_key(key).address
+    pending = devnet.w3.eth.get_transaction_count(address, "pending")
+    if pending != devnet.w3.eth.get_transaction_count(address, "latest"):
+        return
+    tx = {"type": 2, "chainId": devnet.w3.eth.chain_id, "to": address, "value": 0, "gas": 21_000, "nonce": pending,
+          "maxFeePerGas": 200 * 10**9, "maxPriorityFeePerGas": 100 * 10**9}  # fmt: skip
+    devnet.w3.eth.send_raw_transaction(Account.sign_transaction(tx, key).raw_transaction)
+
+
 def set_balance(wei: int) -> Callable[[Devnet, Pool], None]:
     return lambda devnet, pool: rpc(devnet, "anvil_setBalance", signer(devnet), hex(wei))
 
@@ -360,6 +398,12 @@ CASES = [
          off=set_balance(10**21), metric="pool_oracle_reports_total", metric_labels={"outcome": "failed"}),
     Case("chain: the pool paused by its owner, then unpaused", "chain", on=set_paused(True), off=set_paused(False),
          metric="pool_oracle_pools", metric_labels={"state": "paused"}),
+    Case("chain: the signer's nonces taken by another sender of the same key", "chain", tick=consume_nonce,
+         may_send=True, metric="pool_oracle_transactions_total", metric_labels={"outcome": "superseded"}),
+    Case("host: the clock 5 min ahead, then right", "chain", on=skew_clock(300), off=skew_clock(0),
+         skewable_clock=True, metric="pool_oracle_cycles_total", metric_labels={"result": "error"}),
+    Case("host: the clock 5 min behind, then right", "chain", on=skew_clock(-300), off=skew_clock(0),
+         skewable_clock=True, may_send=True, metric="pool_oracle_reports_total", metric_labels={"outcome": "landed"}),
     Case("chain: base fee spikes over the fee ceiling, then falls", "chain", tick=base_fee(100), off=base_fee(1),
          env={"POOL_ORACLE_TRANSACTIONS_MAX_FEE_GWEI": "20"},
          metric="pool_oracle_transactions_total", metric_labels={"outcome": "fee_ceiling"}),
