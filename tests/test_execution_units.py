@@ -121,6 +121,27 @@ def test_a_journal_from_a_newer_daemon_or_not_a_journal_is_refused(tmp_path: Pat
         Journal(garbage)
 
 
+def test_a_journal_that_cannot_be_written_says_so_in_one_line(tmp_path: Path) -> None:
+    """Disk full, a read-only volume: every write (claim, signed transaction, outcome) raises JournalError naming
+    the file, so the cycle stops before signing; reads still answer; a duplicate claim is still None."""
+    import sqlite3
+
+    from oracle.service.journal import JournalError
+
+    path = tmp_path / "j.sqlite"
+    journal = Journal(path)
+    claimed = journal.prepare("0xpool", "0xpk", 1, 100, 1, 5, 4, "h")
+    assert claimed is not None and journal.prepare("0xpool", "0xpk", 1, 100, 1, 5, 4, "h") is None
+    journal.db.close()
+    journal.db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)  # writes now refused
+    with pytest.raises(JournalError, match=r"j.sqlite: cannot write the journal \(attempt to write a readonly"):
+        journal.prepare("0xpool", "0xpk", 1, 101, 1, 5, 4, "h")
+    with pytest.raises(JournalError, match="nothing is signed until it can be written"):
+        journal.record_transaction(claimed, "0xtx", 0, "0xraw", 1, 1)
+    assert [row.id for row in journal.in_flight()] == [claimed]
+    journal.close()
+
+
 def test_an_old_journal_is_upgraded_in_place(tmp_path: Path) -> None:
     import sqlite3
 

@@ -16,6 +16,7 @@ from oracle.reporting.context import Context, CycleError
 from oracle.reporting.pipeline import run_cycle
 from oracle.service import metrics
 from oracle.service.http import Health, serve
+from oracle.service.journal import JournalError
 
 log = structlog.get_logger("oracle.daemon")
 
@@ -42,7 +43,9 @@ async def run_daemon(settings: Settings, account: LocalAccount | None, stop: asy
                 result_label = "timeout"
                 health.ready, health.ready_reason = False, "the last cycle timed out"
                 log.error("cycle timed out", timeout_seconds=settings.reporting.cycle_timeout_seconds)
-            except (CycleError, EndpointError, ExecutionError) as exc:
+            except (CycleError, EndpointError, ExecutionError, JournalError) as exc:
+                if isinstance(exc, JournalError):
+                    metrics.JOURNAL_ERRORS.inc()
                 result_label = "error"
                 health.ready, health.ready_reason = False, str(exc)[:300]
                 log.error("cycle failed", error=str(exc))

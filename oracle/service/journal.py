@@ -49,7 +49,8 @@ SCHEMA_VERSION = 2
 
 
 class JournalError(Exception):
-    """A journal this daemon cannot use (written by a newer version, or not a journal)."""
+    """A journal this daemon cannot use (written by a newer version, or not a journal), or cannot write now
+    (disk full, read-only): nothing is signed that the journal has not recorded."""
 
 
 @dataclass(frozen=True)
@@ -100,6 +101,24 @@ class Journal:
     def close(self) -> None:
         self.db.close()
 
+    def _write(self, sql: str, params: tuple[Any, ...] = ()) -> sqlite3.Cursor:
+        return self._execute("write", sql, params)
+
+    def _read(self, sql: str, params: tuple[Any, ...] = ()) -> sqlite3.Cursor:
+        return self._execute("read", sql, params)
+
+    def _execute(self, action: str, sql: str, params: tuple[Any, ...]) -> sqlite3.Cursor:
+        """sqlite3's errors (disk full, read-only, I/O) as one JournalError line naming the file; a duplicate
+        claim (IntegrityError) is an answer, not an error."""
+        try:
+            return self.db.execute(sql, params)
+        except sqlite3.IntegrityError:
+            raise
+        except sqlite3.Error as exc:
+            raise JournalError(
+                f"{self.path}: cannot {action} the journal ({exc}); nothing is signed until it can be written"
+            ) from None
+
     def _row(self, row: tuple[Any, ...]) -> ReportRow:
         return ReportRow(*row)
 
@@ -124,7 +143,7 @@ class Journal:
         sharing this journal)."""
         now = time.time()
         try:
-            cursor = self.db.execute(
+            cursor = self._write(
                 "INSERT INTO reports (pool, pubkey, validator_index, slot, timestamp, balance_gwei, "
                 "previous_deposits_gwei, proof_sha256, status, created_at, updated_at, books) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'prepared', ?, ?, ?)",
@@ -137,11 +156,11 @@ class Journal:
     def record_transaction(self, report_id: int, tx_hash: str, nonce: int, raw_tx: str, max_fee: int, tip: int) -> None:
         """Written after signing and before broadcasting."""
         now = time.time()
-        self.db.execute(
+        self._write(
             "INSERT OR IGNORE INTO transactions VALUES (?, ?, ?, ?, ?, ?, ?)",
             (tx_hash, report_id, nonce, raw_tx, max_fee, tip, now),
         )
-        self.db.execute(
+        self._write(
             "UPDATE reports SET status='sent', nonce=?, tx_hash=?, updated_at=? WHERE id=?",
             (nonce, tx_hash, now, report_id),
         )
@@ -150,21 +169,19 @@ class Journal:
         self, report_id: int, status: str, *, reason: str | None = None, tx_hash: str | None = None,
         block_number: int | None = None, gas_used: int | None = None, fee_wei: int | None = None,
     ) -> None:  # fmt: skip
-        self.db.execute(
+        self._write(
             "UPDATE reports SET status=?, reason=?, tx_hash=COALESCE(?, tx_hash), block_number=?, gas_used=?, "
             "fee_wei=?, updated_at=? WHERE id=?",
             (status, reason, tx_hash, block_number, gas_used, fee_wei, time.time(), report_id),
         )
 
     def in_flight(self) -> list[ReportRow]:
-        rows = self.db.execute(
-            f"SELECT {self._COLUMNS} FROM reports WHERE status IN {IN_FLIGHT} ORDER BY id"
-        ).fetchall()
+        rows = self._read(f"SELECT {self._COLUMNS} FROM reports WHERE status IN {IN_FLIGHT} ORDER BY id").fetchall()
         return [self._row(r) for r in rows]
 
     def transactions(self, report_id: int) -> list[tuple[str, int, str, int, int]]:
         """(hash, nonce, raw, max fee, tip) of every broadcast for a report, oldest first."""
-        rows = self.db.execute(
+        rows = self._read(
             "SELECT tx_hash, nonce, raw_tx, max_fee_wei, priority_fee_wei FROM transactions "
             "WHERE report_id=? ORDER BY created_at",
             (report_id,),
@@ -172,24 +189,24 @@ class Journal:
         return [(str(r[0]), int(r[1]), str(r[2]), int(r[3]), int(r[4])) for r in rows]
 
     def last_landed(self, pool: str) -> ReportRow | None:
-        row = self.db.execute(
+        row = self._read(
             f"SELECT {self._COLUMNS} FROM reports WHERE pool=? AND status='mined' ORDER BY slot DESC LIMIT 1",
             (pool,),
         ).fetchone()
         return self._row(row) if row else None
 
     def landed_since(self, pool: str, since: float) -> list[ReportRow]:
-        rows = self.db.execute(
+        rows = self._read(
             f"SELECT {self._COLUMNS} FROM reports WHERE pool=? AND status='mined' AND updated_at>=? ORDER BY slot",
             (pool, since),
         ).fetchall()
         return [self._row(r) for r in rows]
 
     def recent(self, limit: int = 50) -> list[ReportRow]:
-        rows = self.db.execute(f"SELECT {self._COLUMNS} FROM reports ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
+        rows = self._read(f"SELECT {self._COLUMNS} FROM reports ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
         return [self._row(r) for r in rows]
 
     def count(self, status: str | None = None) -> int:
         if status is None:
-            return int(self.db.execute("SELECT COUNT(*) FROM reports").fetchone()[0])
-        return int(self.db.execute("SELECT COUNT(*) FROM reports WHERE status=?", (status,)).fetchone()[0])
+            return int(self._read("SELECT COUNT(*) FROM reports").fetchone()[0])
+        return int(self._read("SELECT COUNT(*) FROM reports WHERE status=?", (status,)).fetchone()[0])

@@ -52,6 +52,12 @@ CONTRACT_MISMATCH = Gauge(
     ["what"],
     registry=REGISTRY,
 )
+JOURNAL_ERRORS = Counter(
+    "pool_oracle_journal_errors_total",
+    "Cycles stopped because the journal could not be read or written (disk full, read-only, I/O): nothing is "
+    "signed that the journal has not recorded.",
+    registry=REGISTRY,
+)
 CL_FORCED_EXIT = Gauge(
     "pool_oracle_cl_forced_exit",
     "1 while a pool's validator is exiting or swept on the CL though the pool never triggered a full exit.",

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -42,6 +44,8 @@ class Case:
     off: Callable[[Devnet, Pool], None] | None = None
     env: dict[str, str] = field(default_factory=dict)
     skewable_clock: bool = False  # run the daemon with a wall clock the case can move (on/off)
+    on_process: Callable[[int], None] | None = None  # acts on the daemon's process (its pid) when the fault begins
+    off_process: Callable[[int], None] | None = None
 
 
 # The daemon's wall clock, movable: time.time() plus the seconds in SKEW_FILE (monotonic time is untouched, as
@@ -55,6 +59,22 @@ SKEWED_DAEMON = (
     "from oracle.cli import main\n"
     "sys.exit(main(sys.argv[1:]))\n"
 )
+
+
+def copy_lines(source: Any, target: Any) -> None:
+    for line in iter(source.readline, b""):
+        target.write(line.decode(errors="replace"))
+        target.flush()
+
+
+def disk_full(pid: int) -> None:
+    """Every write the daemon makes to its files fails (RLIMIT_FSIZE of one byte: EFBIG, as a full disk fails
+    them with ENOSPC); its log goes through a pipe, as a container's does."""
+    resource.prlimit(pid, resource.RLIMIT_FSIZE, (1, resource.RLIM_INFINITY))
+
+
+def disk_freed(pid: int) -> None:
+    resource.prlimit(pid, resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
 
 
 def skew_clock(seconds: int) -> Callable[[Devnet, Pool], None]:
@@ -140,8 +160,12 @@ def run_case(devnet: Devnet, pool: Pool, case: Case, workdir: Path) -> Row:
         if case.skewable_clock:
             SKEW_FILE.write_text("0")
             command = [sys.executable, "-c", SKEWED_DAEMON, str(SKEW_FILE), "run", "--config", str(devnet.config)]
-        with log_path.open("w") as log:
+        log = log_path.open("w")
+        if case.on_process is None:
             daemon = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=log, env=env)
+        else:  # its log through a pipe, copied here: a fault on its files must not reach its log
+            daemon = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+            threading.Thread(target=copy_lines, args=(daemon.stderr, log), daemon=True).start()
         try:
             base = f"http://127.0.0.1:{port}"
             deadline = time.monotonic() + 90
@@ -158,6 +182,8 @@ def run_case(devnet: Devnet, pool: Pool, case: Case, workdir: Path) -> Row:
                 target.fault = case.make(target)
             if case.on is not None:
                 case.on(devnet, pool)
+            if case.on_process is not None:
+                case.on_process(daemon.pid)
             fault_began = time.time()
             devnet.top_up(pool, MIN_DEPOSIT)  # a report falls due once the CL credits it
             healthz, readyz = [], []
@@ -173,6 +199,8 @@ def run_case(devnet: Devnet, pool: Pool, case: Case, workdir: Path) -> Row:
             target.fault = None
             if case.off is not None:
                 case.off(devnet, pool)
+            if case.off_process is not None:
+                case.off_process(daemon.pid)
             cleared = time.monotonic()
             proven = devnet.cl_balance(pool)
             recovery = None
@@ -190,6 +218,8 @@ def run_case(devnet: Devnet, pool: Pool, case: Case, workdir: Path) -> Row:
                 daemon.wait(timeout=40)
             except subprocess.TimeoutExpired:
                 daemon.kill()
+            time.sleep(0.2)
+            log.close()
         stderr = log_path.read_text()
         delta = metric_sum(during, case.metric, **case.metric_labels) - metric_sum(
             before, case.metric, **case.metric_labels
@@ -404,6 +434,8 @@ CASES = [
          skewable_clock=True, metric="pool_oracle_cycles_total", metric_labels={"result": "error"}),
     Case("host: the clock 5 min behind, then right", "chain", on=skew_clock(-300), off=skew_clock(0),
          skewable_clock=True, may_send=True, metric="pool_oracle_reports_total", metric_labels={"outcome": "landed"}),
+    Case("host: the journal's disk full, then freed", "chain", on_process=disk_full, off_process=disk_freed,
+         metric="pool_oracle_journal_errors_total"),
     Case("chain: base fee spikes over the fee ceiling, then falls", "chain", tick=base_fee(100), off=base_fee(1),
          env={"POOL_ORACLE_TRANSACTIONS_MAX_FEE_GWEI": "20"},
          metric="pool_oracle_transactions_total", metric_labels={"outcome": "fee_ceiling"}),
