@@ -61,6 +61,29 @@ SKEWED_DAEMON = (
 )
 
 
+SECOND_KEY = "0x47e179ec197488593b187f80a00eb0da91f1b9d0b13f8733639f19c30a34926a"  # anvil development key 4
+SECOND_ADDRESS = "0x15d34AAf54267DB7D7c367839AAf71A00a2C6A65"
+
+
+def second_reporter_role(devnet: Devnet, pool: Pool) -> None:
+    oracle = oracle_contract(devnet)
+    devnet.transact(oracle.functions.grantRole(oracle.functions.FEEDER_ROLE().call(), SECOND_ADDRESS),
+                    sender=GOVERNANCE)  # fmt: skip
+
+
+def second_reporter_lands(devnet: Devnet, pool: Pool) -> None:
+    """Another reporter (its own key and journal, straight to the nodes) reports as soon as the report is due."""
+    if devnet.total_deposits(pool) == devnet.cl_balance(pool) * GWEI:
+        return
+    workdir = Path(tempfile.mkdtemp(prefix="second-reporter-"))
+    key_file = workdir / "second.key"
+    key_file.write_text(SECOND_KEY + "\n")
+    key_file.chmod(0o600)
+    env = daemon_env(workdir, "second", POOL_ORACLE_SIGNER_KEY_FILE=str(key_file))
+    subprocess.run([*exe(), "report", "--once", "--yes", "--config", str(devnet.config)], capture_output=True,
+                   timeout=60, env=env)  # fmt: skip
+
+
 def copy_lines(source: Any, target: Any) -> None:
     for line in iter(source.readline, b""):
         target.write(line.decode(errors="replace"))
@@ -436,6 +459,10 @@ CASES = [
          skewable_clock=True, may_send=True, metric="pool_oracle_reports_total", metric_labels={"outcome": "landed"}),
     Case("host: the journal's disk full, then freed", "chain", on_process=disk_full, off_process=disk_freed,
          metric="pool_oracle_journal_errors_total"),
+    Case("chain: another reporter lands the report first, ours unmined", "el",
+         lambda p: faults.rpc_methods({"eth_sendRawTransaction": faults.swallow_transactions()}),
+         on=second_reporter_role, tick=second_reporter_lands, may_send=True, observe_seconds=20,
+         metric="pool_oracle_transactions_total", metric_labels={"outcome": "cancel_sent"}),
     Case("chain: base fee spikes over the fee ceiling, then falls", "chain", tick=base_fee(100), off=base_fee(1),
          env={"POOL_ORACLE_TRANSACTIONS_MAX_FEE_GWEI": "20"},
          metric="pool_oracle_transactions_total", metric_labels={"outcome": "fee_ceiling"}),
