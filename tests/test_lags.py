@@ -93,7 +93,7 @@ def lags(tmp_path: Path, state: Any, deposits: list[dict[str, Any]], deposit_cou
 def lags_of(ctx: Any, state: Any, el_block: int = 950) -> Any:
     pubkey = state.validator(3)["pubkey"]
     anchor = Anchor(slot=state.slot, block_root=state.block_root, timestamp=1, el_block=el_block)
-    result = asyncio.run(collect_lags(ctx, anchor, state, [Pool(3, pubkey, "0x" + "33" * 20)]))
+    result = asyncio.run(collect_lags(ctx, anchor, state, [Pool(3, pubkey, "0x" + "33" * 20)], ctx.el.latest))
     return result[3]
 
 
@@ -123,6 +123,31 @@ def test_credited_top_ups_are_the_deposits_the_pool_did_not_book(tmp_path: Path)
     unreadable = StandInEL(deposits, 151)
     unreadable.pool_logs = None  # type: ignore[assignment]
     assert lags_of(context(tmp_path, unreadable), state).credited_topups == ()  # nothing explained
+
+
+def test_lags_and_books_are_read_at_one_block(tmp_path: Path) -> None:
+    """A stake between reading the lags and reading the books would look like a balance drop with nothing in
+    flight (the soak's report at slot 947 wiped a 12,500-BERA stake from the share price that way): both are
+    read at the cycle's one EL block; the check before signing compares the books at `latest` with those."""
+    from oracle.reporting.books import read_books
+
+    state = state_with(eth1_deposit_index=150, requests_start=UNSET_INDEX)
+    late = deposit(state, 150, 1_001)  # the stake's deposit, one block after the cycle's block
+    el = StandInEL([late], 151, requests=[request(state, 1_001)], allocated=GWEI, latest=1_001)
+    ctx = context(tmp_path, el)
+    found = asyncio.run(collect_lags(ctx, Anchor(state.slot, state.block_root, 1, 950), state,
+                                     [Pool(3, state.validator(3)["pubkey"], "0x" + "33" * 20)], 1_000))  # fmt: skip
+    assert found[3].deposits_in_flight_gwei == 0 and found[3].recent_withdrawal_requests == 0  # not seen: after it
+
+    blocks: list[Any] = []
+
+    async def view(name: str, address: str, function: str, *args: Any, block: Any = "latest") -> int:
+        blocks.append(block)
+        return 1
+
+    ctx.el.view = view
+    asyncio.run(read_books(ctx, Pool(3, b"", "0x" + "33" * 20), 1_000))
+    assert blocks and set(blocks) == {1_000}
 
 
 def test_top_ups_since_the_last_report_explain_it_earlier_ones_the_days_moves() -> None:

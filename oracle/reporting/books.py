@@ -18,7 +18,12 @@ UNSET_INDEX = 2**64 - 1  # deposit_requests_start_index before the first deposit
 STAKING_POOL_ACTIVATED = "0x" + keccak(text="StakingPoolActivated()").hex()
 
 
-async def collect_lags(ctx: Context, anchor: Anchor, state: BeaconState, pools: list[Pool]) -> dict[int, Lags]:
+async def collect_lags(
+    ctx: Context, anchor: Anchor, state: BeaconState, pools: list[Pool], latest: int
+) -> dict[int, Lags]:
+    """What is in flight for each pool, from EL events up to block `latest`: the block the pools' books are
+    read at too, so that a stake landing meanwhile is in both or in neither (and then moves the books that
+    the check before signing compares)."""
     settings = ctx.settings.reporting
     processed = int(state.field("eth1_deposit_index"))
     # EIP-6110 (Electra on Ethereum): once eth1_deposit_index reaches deposit_requests_start_index the legacy
@@ -28,7 +33,6 @@ async def collect_lags(ctx: Context, anchor: Anchor, state: BeaconState, pools: 
     if state.layout.has_field("deposit_requests_start_index"):
         requests_start = int(state.field("deposit_requests_start_index"))
     bridge_ended = requests_start != UNSET_INDEX and processed >= requests_start
-    latest = int((await ctx.el.block("latest"))["number"])
     start = max(0, anchor.el_block - settings.deposit_lookback_blocks)
     deposit_contract = ctx.settings.contracts.beacon_deposit
     events = await ctx.el.logs("BeaconDeposit", deposit_contract, "Deposit", start, latest)
@@ -74,7 +78,7 @@ async def collect_lags(ctx: Context, anchor: Anchor, state: BeaconState, pools: 
         if requested.get(pool.pubkey):  # only then can it matter: one view, not one per pool
             try:
                 allocated = int(await ctx.el.view("WithdrawalVault", ctx.vault, "allocatedWithdrawalsAmount",
-                                                  pool.pubkey))  # fmt: skip
+                                                  pool.pubkey, block=latest))  # fmt: skip
             except ExecutionError:
                 allocated = None  # a vault without the view: the requests alone decide
         out[pool.index] = Lags(
@@ -142,9 +146,11 @@ async def withdrawal_requests(ctx: Context, anchor: Anchor, latest: int) -> dict
     return requested
 
 
-async def read_books(ctx: Context, pool: Pool) -> PoolBooks:
+async def read_books(ctx: Context, pool: Pool, block: int | str = "latest") -> PoolBooks:
+    """The pool's books at `block` (the block the cycle's lags were collected at; "latest" before signing)."""
+
     def view(fn: str, *args: Any) -> Awaitable[Any]:
-        return ctx.el.view("StakingPool", pool.address, fn, *args)
+        return ctx.el.view("StakingPool", pool.address, fn, *args, block=block)
 
     return PoolBooks(
         total_deposits_wei=int(await view("totalDeposits")),

@@ -66,7 +66,10 @@ async def run_cycle(ctx: Context, *, send: bool = True, confirm: Confirm | None 
     pools, skipped = await discover(ctx, state)
     for pool, reason in skipped:
         bound.info("pool skipped", pool=pool.address, validator_index=pool.index, reason=reason)
-    lags = await collect_lags(ctx, anchor, state, pools)
+    # One EL block for the lags and the books: a stake between reading the one and the other would look like
+    # a balance drop with nothing in flight, and a report would wipe it from the share price.
+    books_block = int((await ctx.el.block("latest"))["number"])
+    lags = await collect_lags(ctx, anchor, state, pools, books_block)
     result = CycleResult(anchor, ctx.mode, skipped=skipped)
     limits = Limits(
         ctx.settings.reporting.max_change_per_report,
@@ -85,7 +88,7 @@ async def run_cycle(ctx: Context, *, send: bool = True, confirm: Confirm | None 
             day = None if updates is None else updates.by_pool.get(pool.address.lower(), [])
             day_start = None if updates is None else updates.start_block
             entry = await report_pool(ctx, node, anchor, state, pool, lags, limits, bound, day, day_start,
-                                      send=send, confirm=confirm)  # fmt: skip
+                                      books_block, send=send, confirm=confirm)  # fmt: skip
         except (EndpointError, ExecutionError, ProofError, SSZError) as exc:
             # One pool's failing read does not stop the others: it is named, counted, and retried next cycle.
             entry = PoolResult(pool, "failed", (str(exc)[:300],))
@@ -116,6 +119,7 @@ async def report_pool(
     bound: Any,
     day: list[Update] | None,
     day_start: int | None,
+    books_block: int,
     *,
     send: bool,
     confirm: Confirm | None,
@@ -127,7 +131,7 @@ async def report_pool(
     if proven is None:
         metrics.REPORTS.labels("proof_failed").inc()
         return PoolResult(pool, "proof_failed")
-    books = await read_books(ctx, pool)
+    books = await read_books(ctx, pool, books_block)
     explained = 0
     if day is None or day_start is None:  # the chain's record unreadable this cycle: this journal's own reports
         journal = ctx.journal.landed_since(pool.address, time.time() - DAY_SECONDS)
