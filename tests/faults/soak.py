@@ -47,6 +47,22 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
+def troughs(devnet: Devnet) -> list[str]:
+    """Reports that lowered a pool's share price. On the devnet nothing else can (no slashing; stakes and
+    withdrawals trade at the share price, top-ups raise it), so each one is a report that took booked
+    deposits out of totalDeposits before the CL credited them: the trough the holds exist to prevent."""
+    found = []
+    for pool in devnet.pools:
+        contract = devnet.pool(pool)
+        for event in contract.events.TotalDepositsUpdated.get_logs(from_block=0):
+            block = int(event["blockNumber"])
+            before = contract.functions.convertToAssets(10**18).call(block_identifier=block - 1)
+            after = contract.functions.convertToAssets(10**18).call(block_identifier=block)
+            if after * 10**12 < before * (10**12 - 1):  # more than rounding
+                found.append(f"{pool.address} at block {block}: {before / 1e18:.6f} -> {after / 1e18:.6f}")
+    return found
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--cycles", type=int, default=1000)
@@ -126,6 +142,7 @@ def main() -> int:
                 time.sleep(2)
             daemon.send_signal(signal.SIGTERM)
             daemon.wait(timeout=60)
+            lowered = troughs(devnet)
     finally:
         devnet.stop()
     result = {
@@ -134,14 +151,16 @@ def main() -> int:
         "samples": samples,
         "faults": fault_log,
         "unsettled_pools": mismatched,
+        "share_price_drops": lowered,
         "minutes": round(samples[-1]["seconds"] / 60, 1),
     }
     out = ROOT / ".faults" / "soak.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(result, indent=1))
     write_section(result)
-    print(f"{cycles:.0f} cycles in {result['minutes']} min; unsettled pools: {mismatched or 'none'}")
-    return 1 if mismatched else 0
+    print(f"{cycles:.0f} cycles in {result['minutes']} min; unsettled pools: {mismatched or 'none'}; "
+          f"reports that lowered a share price: {lowered or 'none'}")  # fmt: skip
+    return 1 if mismatched or lowered else 0
 
 
 def write_section(result: dict[str, object]) -> None:
@@ -150,12 +169,14 @@ def write_section(result: dict[str, object]) -> None:
     step = max(1, len(samples) // 12)
     picked = samples[::step] + ([samples[-1]] if (len(samples) - 1) % step else [])
     unsettled = result["unsettled_pools"] or "none"
+    lowered = result["share_price_drops"] or "none"
     faults_seen = result["faults"]
     assert isinstance(faults_seen, list)
     lines = [
         f"{result['cycles']:.0f} cycles in {result['minutes']} min, {result['reports_landed']:.0f} reports landed, "
         f"{len(faults_seen)} faults switched on and off; "
-        f"pools whose totalDeposits did not end equal to the proven balance: {unsettled}.",
+        f"pools whose totalDeposits did not end equal to the proven balance: {unsettled}; "
+        f"reports that lowered a pool's share price: {lowered}.",
         "",
         "| minute | cycles | RSS (MB) | open fds | journal and its WAL (KB) |",
         "|---|---|---|---|---|",
