@@ -111,7 +111,8 @@ async def third_party_topups(
         return {}
     by_address = {pool.address.lower(): pool.pubkey for pool in pools}
     try:
-        entries = await ctx.el.raw_logs(min(block for _, block, _, _ in credited), max(anchor_block, 0),
+        blocks = [block for _, block, _, _ in credited]
+        entries = await ctx.el.raw_logs(min(blocks), max(anchor_block, *blocks),
                                         addresses=[pool.address for pool in pools])  # fmt: skip
     except ExecutionError:
         return {}
