@@ -110,8 +110,8 @@ async def third_party_topups(
     if not credited:
         return {}
     by_address = {pool.address.lower(): pool.pubkey for pool in pools}
+    blocks = [block for _, block, _, _ in credited]
     try:
-        blocks = [block for _, block, _, _ in credited]
         entries = await ctx.el.raw_logs(min(blocks), max(anchor_block, *blocks),
                                         addresses=[pool.address for pool in pools])  # fmt: skip
     except ExecutionError:

@@ -85,10 +85,8 @@ async def run_cycle(ctx: Context, *, send: bool = True, confirm: Confirm | None 
                       error=str(exc)[:200])  # fmt: skip
     for pool in pools:
         try:
-            day = None if updates is None else updates.by_pool.get(pool.address.lower(), [])
-            day_start = None if updates is None else updates.start_block
-            entry = await report_pool(ctx, node, anchor, state, pool, lags, limits, bound, day, day_start,
-                                      books_block, send=send, confirm=confirm)  # fmt: skip
+            entry = await report_pool(ctx, node, anchor, state, pool, lags, limits, bound, updates, books_block,
+                                      send=send, confirm=confirm)  # fmt: skip
         except (EndpointError, ExecutionError, ProofError, SSZError) as exc:
             # One pool's failing read does not stop the others: it is named, counted, and retried next cycle.
             entry = PoolResult(pool, "failed", (str(exc)[:300],))
@@ -117,8 +115,7 @@ async def report_pool(
     lags: dict[int, Lags],
     limits: Limits,
     bound: Any,
-    day: list[Update] | None,
-    day_start: int | None,
+    updates: RecentReports | None,
     books_block: int,
     *,
     send: bool,
@@ -133,12 +130,13 @@ async def report_pool(
         return PoolResult(pool, "proof_failed")
     books = await read_books(ctx, pool, books_block)
     explained = 0
-    if day is None or day_start is None:  # the chain's record unreadable this cycle: this journal's own reports
+    if updates is None:  # the chain's record unreadable this cycle: this journal's own reports
         journal = ctx.journal.landed_since(pool.address, time.time() - DAY_SECONDS)
         changed = sum(abs(r.balance_gwei - r.previous_deposits_gwei) for r in journal) * WEI_PER_GWEI
     else:
+        day = updates.by_pool.get(pool.address.lower(), [])
         changed = await changed_last_day(ctx, pool, day, limits.max_change_per_report)
-        explained, booked = explained_topups(lags[pool.index].credited_topups, day, day_start)
+        explained, booked = explained_topups(lags[pool.index].credited_topups, day, updates.start_block)
         changed = max(0, changed - booked)
     decision = reconcile(
         proven.balance, anchor.timestamp, books, lags[pool.index], limits, now=ctx.chain_now(),
