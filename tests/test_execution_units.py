@@ -136,7 +136,7 @@ def test_a_journal_that_cannot_be_written_says_so_in_one_line(tmp_path: Path) ->
     journal.db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)  # writes now refused
     with pytest.raises(JournalError, match=r"j.sqlite: cannot write the journal \(attempt to write a readonly"):
         journal.prepare("0xpool", "0xpk", 1, 101, 1, 5, 4, "h")
-    with pytest.raises(JournalError, match="nothing is signed until it can be written"):
+    with pytest.raises(JournalError, match="nothing is signed until it works again"):
         journal.record_transaction(claimed, "0xtx", 0, "0xraw", 1, 1)
     assert [row.id for row in journal.in_flight()] == [claimed]
     journal.close()

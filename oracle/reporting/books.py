@@ -52,7 +52,7 @@ async def collect_lags(
             seen.add(index)
             in_flight[key] = in_flight.get(key, 0) + int(args["amount"])
         elif key in pool_keys:
-            tx_hash = "0x" + bytes(event.get("transactionHash") or b"").hex()
+            tx_hash = "0x" + bytes(event["transactionHash"]).hex()
             credited.append((key, int(event["blockNumber"]), tx_hash, int(args["amount"])))
     unknown = False
     if not bridge_ended:
@@ -126,7 +126,7 @@ async def third_party_topups(
             activated[key] = max(activated.get(key, 0), int(entry["blockNumber"]))
     out: dict[bytes, list[tuple[int, int]]] = {}
     for key, block, tx_hash, gwei in credited:
-        if tx_hash != "0x" and tx_hash not in pool_txs and block > activated.get(key, -1):
+        if tx_hash not in pool_txs and block > activated.get(key, -1):
             out.setdefault(key, []).append((block, gwei))
     return out
 

@@ -42,8 +42,9 @@ class RecentReports:
     by_pool: dict[str, list[Update]]  # lower-case pool address -> its reports since start_block, oldest first
 
 
-async def recent_updates(ctx: Context) -> RecentReports:
-    """Every pool's TotalDepositsUpdated events of the last 24 h (one topic filter for all pools)."""
+async def recent_updates(ctx: Context, latest: dict[str, Any]) -> RecentReports:
+    """Every pool's TotalDepositsUpdated events of the last 24 h before `latest` (the cycle's EL block), with
+    one topic filter for all pools."""
 
     async def fetch(start: int, end: int) -> list[tuple[int, Any]]:
         out = []
@@ -56,7 +57,6 @@ async def recent_updates(ctx: Context) -> RecentReports:
             out.append((block, Update(str(entry["address"]).lower(), block, tx_hash, int.from_bytes(data, "big"))))
         return out
 
-    latest = await ctx.el.block("latest")
     start = await day_start_block(ctx, latest)
     by_pool: dict[str, list[Update]] = {}
     for update in await ctx.deposit_updates.advance(start, int(latest["number"]), fetch):

@@ -68,7 +68,8 @@ async def run_cycle(ctx: Context, *, send: bool = True, confirm: Confirm | None 
         bound.info("pool skipped", pool=pool.address, validator_index=pool.index, reason=reason)
     # One EL block for the lags and the books: a stake between reading the one and the other would look like
     # a balance drop with nothing in flight, and a report would wipe it from the share price.
-    books_block = int((await ctx.el.block("latest"))["number"])
+    latest = await ctx.el.block("latest")
+    books_block = int(latest["number"])
     lags = await collect_lags(ctx, anchor, state, pools, books_block)
     result = CycleResult(anchor, ctx.mode, skipped=skipped)
     limits = Limits(
@@ -78,7 +79,7 @@ async def run_cycle(ctx: Context, *, send: bool = True, confirm: Confirm | None 
         ctx.settings.reporting.timestamp_margin_seconds,
     )
     try:
-        updates: RecentReports | None = await recent_updates(ctx)
+        updates: RecentReports | None = await recent_updates(ctx, latest)
     except ExecutionError as exc:
         updates = None
         bound.warning("reports of the last day unreadable on chain: the daily bound counts this journal's only",

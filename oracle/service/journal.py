@@ -116,7 +116,7 @@ class Journal:
             raise
         except sqlite3.Error as exc:
             raise JournalError(
-                f"{self.path}: cannot {action} the journal ({exc}); nothing is signed until it can be written"
+                f"{self.path}: cannot {action} the journal ({exc}); nothing is signed until it works again"
             ) from None
 
     def _row(self, row: tuple[Any, ...]) -> ReportRow:
