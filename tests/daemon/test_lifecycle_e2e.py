@@ -128,6 +128,9 @@ def test_registration_activation_threshold_and_cooldown(devnet: Devnet, tmp_path
     assert not pool_view(devnet, pool, "isActive") and pool_view(devnet, pool, "paused")
     assert revert_of(devnet.pool(pool).functions.submit(USER), USER, value=ETHER) == "EnforcedPause"
     env = daemon_env(tmp_path, "lifecycle")
+    # The head has the validator; the slot the daemon proves (the one whose root the latest EL block carries)
+    # is the one before: wait a slot so that it has it too.
+    devnet.wait_slots(1)
     assert outcome(report(devnet, env), pool.address) == "skipped (not_activated)"  # not "paused"
 
     activate(devnet, pubkey, index)
