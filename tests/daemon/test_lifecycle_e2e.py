@@ -189,6 +189,7 @@ def test_a_report_below_the_minimum_effective_balance_is_held(devnet: Devnet, tm
     before = devnet.cl_balance(pool)
     devnet.top_up(pool, MIN_DEPOSIT)
     wait_until(lambda: devnet.cl_balance(pool) > before, 30, "the CL never credited the top-up")
+    devnet.wait_slots(1)  # credited at head; the proven slot is the one before
     env = daemon_env(tmp_path, "minimum")
     held = report(devnet, env)
     assert outcome(held, pool.address) == "held (below_min_effective_balance)", held.stdout
@@ -235,6 +236,7 @@ def test_a_gindex_change_on_the_factory_stops_reports_until_it_matches(devnet: D
         before = devnet.cl_balance(pool)
         devnet.top_up(pool, MIN_DEPOSIT)
         wait_until(lambda: devnet.cl_balance(pool) > before, 30, "the CL never credited the top-up")
+        devnet.wait_slots(1)  # credited at head; the proven slot is the one before
         refused = report(devnet, daemon_env(tmp_path, "gindex"))
         assert outcome(refused, pool.address) == "preflight_failed (gindex_mismatch)", refused.stdout
     finally:
