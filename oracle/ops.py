@@ -13,13 +13,13 @@ from eth_account.signers.local import LocalAccount
 from oracle.beacon.client import EndpointError
 from oracle.config.settings import Settings
 from oracle.execution.el import ExecutionError
+from oracle.journal import JournalError
 from oracle.reporting.context import Context, CycleError, CycleResult, Pool
 from oracle.reporting.endpoints import chain_problem, check_endpoints, is_lagging
 from oracle.reporting.pipeline import run_cycle
 from oracle.reporting.proofs import ProvenBalance
 from oracle.reporting.reconcile import Decision
 from oracle.service.daemon import run_daemon
-from oracle.service.journal import JournalError
 
 GWEI = 10**9
 MIN_SIGNER_BALANCE_WEI = 10**17

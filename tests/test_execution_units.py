@@ -12,7 +12,7 @@ from oracle.config.settings import load_settings
 from oracle.execution.el import decode_revert
 from oracle.execution.signer import SignerError, load_signer
 from oracle.execution.txmanager import Fees, _parts, is_fee_too_low
-from oracle.service.journal import Journal
+from oracle.journal import Journal
 
 pytestmark = pytest.mark.unit
 KEY = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d"
@@ -104,7 +104,7 @@ def test_unanswered_broadcasts_are_told_from_refusals() -> None:
 
 
 def test_a_journal_from_a_newer_daemon_or_not_a_journal_is_refused(tmp_path: Path) -> None:
-    from oracle.service.journal import JournalError
+    from oracle.journal import JournalError
 
     newer = tmp_path / "newer.sqlite"
     Journal(newer).close()
@@ -126,7 +126,7 @@ def test_a_journal_that_cannot_be_written_says_so_in_one_line(tmp_path: Path) ->
     the file, so the cycle stops before signing; reads still answer; a duplicate claim is still None."""
     import sqlite3
 
-    from oracle.service.journal import JournalError
+    from oracle.journal import JournalError
 
     path = tmp_path / "j.sqlite"
     journal = Journal(path)
@@ -145,7 +145,7 @@ def test_a_journal_that_cannot_be_written_says_so_in_one_line(tmp_path: Path) ->
 def test_an_old_journal_is_upgraded_in_place(tmp_path: Path) -> None:
     import sqlite3
 
-    from oracle.service.journal import SCHEMA
+    from oracle.journal import SCHEMA
 
     path = tmp_path / "v1.sqlite"
     db = sqlite3.connect(path)

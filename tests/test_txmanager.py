@@ -18,7 +18,7 @@ from oracle.config.settings import Transactions
 from oracle.devnet.anvil import Anvil, free_port
 from oracle.execution.el import ExecutionClient
 from oracle.execution.txmanager import TxManager
-from oracle.service.journal import Journal
+from oracle.journal import Journal
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="module")]
 KEY = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"  # anvil's first development key

@@ -15,9 +15,8 @@ import aiohttp
 import structlog
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_delay, wait_exponential
 
-from oracle import safejson
-from oracle.service import metrics
-from oracle.service.metrics import endpoint_label
+from oracle import metrics, safejson
+from oracle.metrics import endpoint_label
 
 log = structlog.get_logger("oracle.beacon")
 T = TypeVar("T")

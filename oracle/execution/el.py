@@ -18,9 +18,8 @@ from web3 import AsyncHTTPProvider, AsyncWeb3
 from web3.contract import AsyncContract
 from web3.exceptions import ContractCustomError, ContractLogicError, Web3Exception
 
-from oracle import safejson
-from oracle.service import metrics
-from oracle.service.metrics import endpoint_label
+from oracle import metrics, safejson
+from oracle.metrics import endpoint_label
 
 BEACON_ROOTS = "0x000F3df6D732807Ef1319fB7B8bB8522d0Beac02"
 T = TypeVar("T")

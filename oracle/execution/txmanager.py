@@ -24,11 +24,11 @@ from hexbytes import HexBytes
 from web3 import AsyncWeb3
 from web3.exceptions import TransactionNotFound
 
+from oracle import metrics
 from oracle.config.settings import Transactions
 from oracle.execution.el import ExecutionClient, ExecutionError, decode_revert
-from oracle.service import metrics
-from oracle.service.faults import crash_point
-from oracle.service.journal import Journal
+from oracle.faultpoints import crash_point
+from oracle.journal import Journal
 
 log = structlog.get_logger("oracle.tx")
 GWEI = 10**9

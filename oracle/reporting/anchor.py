@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from oracle import metrics
 from oracle.beacon.client import BeaconNode, EndpointError, NotFound
 from oracle.reporting.context import Anchor, Context, CycleError
-from oracle.service import metrics
 
 
 async def pin_anchor(ctx: Context, node: BeaconNode) -> Anchor:

@@ -8,10 +8,10 @@ import time
 import numpy as np
 import structlog
 
+from oracle import metrics
 from oracle.beacon.client import BeaconNode, EndpointError
 from oracle.execution.el import ExecutionError
 from oracle.reporting.context import Anchor, Context, Pool
-from oracle.service import metrics
 from oracle.ssz.bkjson import read_debug_state
 from oracle.ssz.errors import SSZError
 from oracle.ssz.state import BeaconState, load_state

@@ -10,14 +10,13 @@ from pathlib import Path
 import aiohttp
 from eth_account.signers.local import LocalAccount
 
-from oracle import __version__
+from oracle import __version__, metrics
 from oracle.beacon.client import BeaconNode, Genesis
 from oracle.config.settings import Settings
 from oracle.execution.el import ExecutionClient
 from oracle.execution.txmanager import TxManager
+from oracle.journal import Journal
 from oracle.reporting.eventlog import EventWindow
-from oracle.service import metrics
-from oracle.service.journal import Journal
 from oracle.ssz.layouts import Layout, get_layout
 from oracle.ssz.types import MerkleCache
 

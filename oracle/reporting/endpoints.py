@@ -6,11 +6,11 @@ import time
 
 import structlog
 
+from oracle import metrics
 from oracle.beacon.client import BeaconNode, EndpointError, Genesis, Syncing
 from oracle.config.settings import Settings
 from oracle.execution.el import ExecutionEndpoint, ExecutionError
 from oracle.reporting.context import Context, CycleError
-from oracle.service import metrics
 
 log = structlog.get_logger("oracle.cycle")
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import structlog
 
+from oracle import metrics
 from oracle.beacon.client import BeaconNode, EndpointError
 from oracle.execution.el import ExecutionError
 from oracle.reporting.anchor import pin_anchor
@@ -23,7 +24,6 @@ from oracle.reporting.proofs import ProvenBalance
 from oracle.reporting.prove import prove
 from oracle.reporting.reconcile import SHARE, Decision, Lags, Limits, reconcile
 from oracle.reporting.send import preflight, resume_in_flight, submit
-from oracle.service import metrics
 from oracle.ssz.errors import ProofError, SSZError
 from oracle.ssz.state import BeaconState
 from oracle.types import WEI_PER_GWEI

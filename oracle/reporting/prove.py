@@ -6,10 +6,10 @@ import time
 
 import structlog
 
+from oracle import metrics
 from oracle.beacon.client import BeaconNode, EndpointError
 from oracle.reporting.context import Anchor, Context, Pool
 from oracle.reporting.proofs import ProvenBalance, engine_proof, verify
-from oracle.service import metrics
 from oracle.ssz.errors import ProofError
 from oracle.ssz.state import BeaconState
 

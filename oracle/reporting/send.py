@@ -10,11 +10,11 @@ import structlog
 
 from oracle.execution.el import ExecutionError, decode_revert
 from oracle.execution.txmanager import Check, TxOutcome
+from oracle.faultpoints import crash_point, pause_point
 from oracle.reporting.books import read_books
 from oracle.reporting.context import Anchor, Context, Pool
 from oracle.reporting.proofs import ProvenBalance
 from oracle.reporting.reconcile import PoolBooks
-from oracle.service.faults import crash_point, pause_point
 from oracle.types import WEI_PER_GWEI
 
 log = structlog.get_logger("oracle.cycle")

@@ -9,14 +9,14 @@ import time
 import structlog
 from eth_account.signers.local import LocalAccount
 
+from oracle import metrics
 from oracle.beacon.client import EndpointError
 from oracle.config.settings import Settings
 from oracle.execution.el import ExecutionError
+from oracle.journal import JournalError
 from oracle.reporting.context import Context, CycleError
 from oracle.reporting.pipeline import run_cycle
-from oracle.service import metrics
 from oracle.service.http import Health, serve
-from oracle.service.journal import JournalError
 
 log = structlog.get_logger("oracle.daemon")
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from oracle.service.metrics import REGISTRY
+from oracle.metrics import REGISTRY
 
 
 @dataclass

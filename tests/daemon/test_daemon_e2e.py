@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from oracle.service.faults import POINTS
+from oracle.faultpoints import POINTS
 from tests.daemon.harness import (
     GOVERNANCE,
     GWEI,
