@@ -128,6 +128,7 @@ def cmd_devnet(args: argparse.Namespace) -> int:
             ownable_oracle=args.ownable_oracle,
             seed=args.seed,
             random_events=args.random_events,
+            reorg_depth=args.reorg_depth,
             slots_per_epoch=args.slots_per_epoch,
             deposit_delay_slots=args.deposit_delay_slots,
             withdrawal_delay_epochs=args.withdrawal_delay_epochs,
@@ -330,6 +331,11 @@ def build_parser() -> argparse.ArgumentParser:
     devnet.add_argument(
         "--withdrawal-delay-epochs", type=int, default=1, metavar="N", help="epochs before a withdrawal pays out (1)"
     )
+    devnet.add_argument(
+        "--reorg-depth", type=int, default=0, metavar="N",
+        help="Ethereum layout: let POST /devnet/v1/reorg/{depth} replace up to N newest slots (keeps a snapshot "
+        "per slot, so memory grows: for tests; default 0, none)",
+    )  # fmt: skip
     devnet.set_defaults(handler=cmd_devnet)
 
     def with_config(sub: argparse.ArgumentParser) -> None:

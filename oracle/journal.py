@@ -175,6 +175,22 @@ class Journal:
             (status, reason, tx_hash, block_number, gas_used, fee_wei, time.time(), report_id),
         )
 
+    def landed_after(self, block: int) -> list[tuple[ReportRow, int]]:
+        """Reports mined after `block` (those a reorganisation could still take away), with their blocks."""
+        rows = self._read(
+            f"SELECT {self._COLUMNS}, block_number FROM reports WHERE status='mined' AND block_number>? ORDER BY id",
+            (block,),
+        ).fetchall()
+        return [(self._row(r[:-1]), int(r[-1])) for r in rows]
+
+    def reopen(self, report_id: int, reason: str) -> None:
+        """A landed report whose block left the chain: in flight again, so that its transaction is followed."""
+        self._write(
+            "UPDATE reports SET status='sent', reason=?, block_number=NULL, gas_used=NULL, fee_wei=NULL, "
+            "updated_at=? WHERE id=?",
+            (reason, time.time(), report_id),
+        )
+
     def in_flight(self) -> list[ReportRow]:
         rows = self._read(f"SELECT {self._COLUMNS} FROM reports WHERE status IN {IN_FLIGHT} ORDER BY id").fetchall()
         return [self._row(r) for r in rows]

@@ -153,7 +153,8 @@ ENDPOINT_UP = Gauge(
 TRANSACTIONS = Counter(
     "pool_oracle_transactions_total",
     "Transactions by outcome (sent, mined, reverted, replaced, superseded, timeout; stale: not signed because "
-    "the report's grounds moved; cancel_sent, cancelled: a stale report's nonce taken back).",
+    "the report's grounds moved; cancel_sent, cancelled: a stale report's nonce taken back; reorged: a mined "
+    "report whose block left the chain, followed again).",
     ["outcome"],
     registry=REGISTRY,
 )  # fmt: skip
@@ -179,7 +180,7 @@ HOLD_REASONS = (
 )  # fmt: skip
 TX_OUTCOMES = (
     "sent", "mined", "reverted", "replaced", "superseded", "timeout", "failed", "fee_ceiling", "stale", "cancel_sent",
-    "cancelled",
+    "cancelled", "reorged",
 )  # fmt: skip
 POOL_STATES = ("active", "below_threshold", "not_activated", "paused", "exited", "operator_mismatch")
 PROOF_KINDS = ("pubkey", "balance", "credentials", "state", "proof")

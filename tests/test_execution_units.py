@@ -94,6 +94,21 @@ def test_journal_claims_each_pool_and_slot_once(tmp_path: Path) -> None:
     assert reopened.in_flight() == [] and reopened.last_landed("0xpool").slot == 100  # type: ignore[union-attr]
 
 
+def test_a_landed_report_can_be_reopened_after_a_reorganisation(tmp_path: Path) -> None:
+    journal = Journal(tmp_path / "j.sqlite")
+    early, late = (journal.prepare("0xpool", "0xpk", 1, slot, 1, 5, 4, "h") for slot in (100, 101))
+    assert early is not None and late is not None
+    for report_id, block in ((early, 50), (late, 60)):
+        journal.record_transaction(report_id, f"0x{report_id:064x}", report_id, "0xraw", 2, 1)
+        journal.finish(report_id, "mined", block_number=block)
+    # Only what landed after the finalized block can still leave the chain.
+    assert [(row.id, block) for row, block in journal.landed_after(55)] == [(late, 60)]
+    journal.reopen(late, "its block 60 left the chain (reorganisation)")
+    assert [row.id for row in journal.in_flight()] == [late]
+    assert journal.landed_after(0)[0][0].id == early
+    assert journal.transactions(late)[0][0] == f"0x{late:064x}"  # still followed by its hash
+
+
 def test_unanswered_broadcasts_are_told_from_refusals() -> None:
     unanswered = (
         "eth_sendRawTransaction failed on every endpoint: a:1: TransportError: a:1 x: timed out; b:2: TimeoutError: "

@@ -18,6 +18,7 @@ import numpy as np
 from aiohttp import web
 
 from oracle import __version__
+from oracle.devnet.anvil import DevnetError
 from oracle.devnet.chain import SimulatedChain
 from oracle.ssz.bkjson import VERSION_BYTES, write_debug_state
 from oracle.ssz.jsonfmt import to_json
@@ -81,10 +82,13 @@ class BeaconApi:
         el_parent_slots: dict[int, int],
         chain_id: int,
         set_random_events: Callable[[bool], None] | None = None,
+        reorg: Callable[[int], Awaitable[dict[str, Any]]] | None = None,
     ) -> None:
         """`el_parent_slots` maps an EL block timestamp to the beacon slot whose root that block carries;
-        `set_random_events` switches the network's random activity (POST /devnet/v1/random_events/{on,off})."""
+        `set_random_events` switches the network's random activity (POST /devnet/v1/random_events/{on,off});
+        `reorg` replaces the newest slots (POST /devnet/v1/reorg/{depth}), where the devnet keeps them."""
         self.set_random_events = set_random_events
+        self.reorg = reorg
         self.chain = chain
         self.el_parent_slots = el_parent_slots
         self.chain_id = chain_id
@@ -524,6 +528,18 @@ class BeaconApi:
         self.set_random_events(switch == "on")
         return web.json_response({"random_events": switch})
 
+    async def devnet_reorg(self, request: web.Request) -> web.Response:
+        """A reorganisation replacing the newest `depth` slots (and their EL blocks)."""
+        raw = request.match_info["depth"]
+        if self.reorg is None:
+            raise ApiError(400, "this devnet keeps no reorganisation points (start it with --reorg-depth)")
+        if not raw.isdigit():
+            raise ApiError(400, f"invalid depth: {raw}")
+        try:
+            return web.json_response(await self.reorg(int(raw)))
+        except DevnetError as exc:
+            raise ApiError(400, str(exc)) from None
+
     def app(self) -> web.Application:
         app = web.Application(middlewares=[_errors])
         routes = [
@@ -544,6 +560,7 @@ class BeaconApi:
             ("POST", "/devnet/v1/validators/{validator_index}/exit", self.devnet_exit),
             ("POST", "/devnet/v1/validators/{validator_index}/withdraw/{gwei}", self.devnet_withdraw),
             ("POST", "/devnet/v1/random_events/{switch}", self.devnet_random_events),
+            ("POST", "/devnet/v1/reorg/{depth}", self.devnet_reorg),
         ]
         if self.beaconkit:
             routes += [

@@ -12,6 +12,7 @@ What it models, per layout family:
 
 from __future__ import annotations
 
+import copy
 import hashlib
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -113,6 +114,20 @@ class SlotRecord:
     block_root: bytes | None  # None for a missed slot
     header: dict[str, Any]  # the latest block header, state_root filled in
     payload: Payload | None
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """What slot processing changes besides the slot-indexed history, as it was at `slot` (see rewind)."""
+
+    slot: int
+    validators: Validators
+    pending_deposits: list[PendingDeposit]
+    pending_partial_withdrawals: list[tuple[int, int, int]]
+    deposit_count: int
+    randao: list[bytes]
+    rng_state: dict[str, Any]
+    latest_header: dict[str, Any]
 
 
 @dataclass
@@ -291,6 +306,45 @@ class SimulatedChain:
     def _check_index(self, index: int) -> None:
         if not 0 <= index < self.validators.count:
             raise IndexError(f"no validator {index} (there are {self.validators.count})")
+
+    # -- reorganisations (Ethereum layouts) ------------------------------------------------------------
+
+    def checkpoint(self) -> Checkpoint:
+        """The chain as it is now, to come back to with `rewind` (a copy of the registry: cheap at devnet sizes)."""
+        return Checkpoint(
+            self.slot, copy.deepcopy(self.validators), copy.deepcopy(self.pending_deposits),
+            list(self.pending_partial_withdrawals), self.deposit_count, list(self.randao),
+            copy.deepcopy(dict(self.rng.bit_generator.state)), dict(self.latest_header),
+        )  # fmt: skip
+
+    def rewind(self, point: Checkpoint) -> list[int]:
+        """Forget the slots after `point.slot`, as a reorganisation does: their blocks and states leave every
+        index, and the next `advance` builds on `point.slot` again. Returns the forgotten slots."""
+        if not self.ethereum:
+            raise ValueError("beacon-kit has single-slot finality: no reorganisations")
+        if point.slot not in self.records or point.slot > self.slot:
+            raise ValueError(f"slot {point.slot} is not in this chain's history")
+        if point.slot < self.finalized_slot:
+            raise ValueError(f"slot {point.slot} is behind the finalized slot {self.finalized_slot}")
+        forgotten = [slot for slot in self.records if slot > point.slot]
+        for slot in forgotten:
+            record = self.records.pop(slot)
+            self.state_slots.pop(record.state_root, None)
+            if record.block_root is not None:
+                self.block_slots.pop(record.block_root, None)
+            self._states.pop(slot, None)
+        for roots in (self.block_roots_by_slot, self.state_roots_by_slot):
+            for slot in [s for s in roots if s >= point.slot]:
+                del roots[slot]
+        self.slot = point.slot
+        self.validators = copy.deepcopy(point.validators)
+        self.pending_deposits = copy.deepcopy(point.pending_deposits)
+        self.pending_partial_withdrawals = list(point.pending_partial_withdrawals)
+        self.deposit_count = point.deposit_count
+        self.randao = list(point.randao)
+        self.rng.bit_generator.state = copy.deepcopy(point.rng_state)
+        self.latest_header = dict(point.latest_header)
+        return forgotten
 
     # -- slot processing -------------------------------------------------------------------------------
 

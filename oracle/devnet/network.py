@@ -14,6 +14,7 @@ import contextlib
 import dataclasses
 import os
 import time
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +30,7 @@ from web3.types import TxParams, Wei
 
 from oracle.devnet.anvil import Anvil, DevnetError, ensure_port_free
 from oracle.devnet.beacon_api import BeaconApi
-from oracle.devnet.chain import ChainConfig, Payload, SimulatedChain
+from oracle.devnet.chain import ChainConfig, Checkpoint, Payload, SimulatedChain
 from oracle.devnet.compile import load_artifacts
 from oracle.ssz.layouts import get_layout
 from oracle.ssz.sample import GWEI_PER_ETH
@@ -77,6 +78,9 @@ class DevnetConfig:
     deposit_delay_slots: int = 4
     withdrawal_delay_epochs: int = 1
     random_events: bool = False
+    # Slots that POST /devnet/v1/reorg/{depth} may replace (Ethereum layouts); 0: no reorganisations. Each slot
+    # keeps an anvil snapshot and a copy of the registry, so memory grows with the run: for tests.
+    reorg_depth: int = 0
 
     def __post_init__(self) -> None:
         if get_layout(self.layout).name not in ("beaconkit-electra", "ethereum-electra"):
@@ -89,6 +93,10 @@ class DevnetConfig:
             raise DevnetError("slots per epoch and the deposit and withdrawal delays must be at least 1")
         if self.open_reporting and self.ownable_oracle:
             raise DevnetError("the Ownable oracle has no open-reporting switch; pick one")
+        if self.reorg_depth < 0:
+            raise DevnetError(f"reorg depth must be 0 or more, got {self.reorg_depth}")
+        if self.reorg_depth and get_layout(self.layout).family != "ethereum":
+            raise DevnetError("beacon-kit has single-slot finality: reorganisations need --layout ethereum-electra")
         if self.beacon_port == self.rpc_port:
             raise DevnetError(f"the Beacon API and the RPC need different ports, both are {self.rpc_port}")
 
@@ -159,6 +167,8 @@ class Devnet:
         self._rng = np.random.default_rng(config.seed + 7)
         self.random_events = config.random_events
         self._lock = asyncio.Lock()
+        # (anvil snapshot, chain checkpoint) taken before each of the last reorg_depth slots.
+        self._reorg_points: deque[tuple[str, Checkpoint]] = deque(maxlen=max(config.reorg_depth, 1))
 
     @property
     def beacon_url(self) -> str:
@@ -198,7 +208,8 @@ class Devnet:
                 raise DevnetError(
                     f"set-up made {el_deposits} deposits, the CL genesis counts {self.chain.deposit_count}"
                 )
-            api = BeaconApi(self.chain, self.el_parent_slots, self.config.chain_id, self._switch_random_events)
+            api = BeaconApi(self.chain, self.el_parent_slots, self.config.chain_id, self._switch_random_events,
+                            self.reorg if self.config.reorg_depth else None)  # fmt: skip
             self._runner = web.AppRunner(api.app(), access_log=None)
             await self._runner.setup()
             try:
@@ -371,6 +382,8 @@ class Devnet:
         async with self._lock:
             chain = self.chain
             assert chain is not None and self.contracts is not None
+            if self.config.reorg_depth:
+                self._reorg_points.append((await self.rpc("evm_snapshot"), chain.checkpoint()))
             if missed:
                 if not chain.ethereum:
                     raise DevnetError("beacon-kit has no missed slots")
@@ -414,6 +427,31 @@ class Devnet:
                 await self.rpc("anvil_setBalance", address, hex(balance + withdrawal.amount * WEI_PER_GWEI))
             await self._notify_full_exits()
             return chain.slot
+
+    async def reorg(self, depth: int) -> dict[str, Any]:
+        """Replace the newest `depth` slots, as a reorganisation does: the EL goes back to the block before them
+        (their transactions are dropped, not returned to the mempool: the harder case for a sender) and the
+        beacon chain forgets their blocks. The run loop then produces those slots again, at once, with new
+        blocks."""
+        async with self._lock:
+            chain = self.chain
+            assert chain is not None
+            if not self.config.reorg_depth:
+                raise DevnetError("this devnet keeps no reorganisation points: start it with --reorg-depth")
+            if not 1 <= depth <= len(self._reorg_points):
+                raise DevnetError(f"reorg depth must be 1..{len(self._reorg_points)}, got {depth}")
+            snapshot, point = self._reorg_points[-depth]
+            el_block = await self.w3.eth.block_number
+            try:
+                forgotten = chain.rewind(point)
+            except ValueError as exc:
+                raise DevnetError(str(exc)) from None
+            if not await self.rpc("evm_revert", snapshot):
+                raise DevnetError(f"anvil could not revert to snapshot {snapshot}")
+            for _ in range(depth):
+                self._reorg_points.pop()
+            return {"forgotten_slots": forgotten, "head_slot": chain.slot, "removed_blocks":
+                    list(range(await self.w3.eth.block_number + 1, el_block + 1))}  # fmt: skip
 
     async def steps(self, count: int) -> int:
         slot = 0

@@ -211,6 +211,10 @@ class TxManager:
                 return receipt
         return None
 
+    async def receipt_of(self, report_id: int) -> dict[str, Any] | None:
+        """The receipt of whichever of a report's journalled transactions the chain holds, if any."""
+        return await self._first_receipt([h for h, *_ in self.journal.transactions(report_id)])
+
     async def resume(self, report_id: int, check: Check | None = None) -> TxOutcome:
         """Follow a journalled transaction after a restart or a timeout: its receipt if it was mined; else, if
         the report no longer holds (a proof too old to land, books that moved), cancel its nonce; else

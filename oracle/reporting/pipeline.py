@@ -23,7 +23,7 @@ from oracle.reporting.endpoints import check_endpoints
 from oracle.reporting.proofs import ProvenBalance
 from oracle.reporting.prove import prove
 from oracle.reporting.reconcile import SHARE, Decision, Lags, Limits, reconcile
-from oracle.reporting.send import preflight, resume_in_flight, submit
+from oracle.reporting.send import preflight, reopen_reorged, resume_in_flight, submit
 from oracle.ssz.errors import ProofError, SSZError
 from oracle.ssz.state import BeaconState
 from oracle.types import WEI_PER_GWEI
@@ -61,6 +61,10 @@ async def run_cycle(ctx: Context, *, send: bool = True, confirm: Confirm | None 
         # from the anchor's own execution block (the one after the proven slot's payload), not from head.
         payload = state.field("latest_execution_payload_header")
         anchor = dataclasses.replace(anchor, el_block=int(payload["block_number"]) + 1)
+        # Blocks after the finalized one can still be replaced: a report that landed there and left with its
+        # block is followed again before any pool is decided (beacon-kit's blocks are final at once).
+        if send and await reopen_reorged(ctx, int(payload["block_number"])):
+            await resume_in_flight(ctx)
     metrics.PROVEN_SLOT.set(anchor.slot)
     bound = log.bind(slot=anchor.slot, timestamp=anchor.timestamp)
     pools, skipped = await discover(ctx, state)

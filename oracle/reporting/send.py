@@ -8,6 +8,7 @@ from typing import Any
 
 import structlog
 
+from oracle import metrics
 from oracle.execution.el import ExecutionError, decode_revert
 from oracle.execution.txmanager import Check, TxOutcome
 from oracle.faultpoints import crash_point, pause_point
@@ -148,6 +149,32 @@ def _finish(ctx: Context, report_id: int, outcome: TxOutcome) -> None:
         gas_used=outcome.gas_used,
         fee_wei=outcome.fee_wei,
     )
+
+
+async def reopen_reorged(ctx: Context, final_block: int) -> int:
+    """Reports the journal says landed after `final_block` (the EL block of the finalized slot) may have left
+    the chain with their block. Each whose transaction no block holds now is in flight again: `resume`
+    then rebroadcasts it if its grounds still hold (the report is still owed: totalDeposits went back with
+    the block), or cancels its nonce. Returns how many were reopened."""
+    if ctx.txm is None:
+        return 0
+    reopened = 0
+    for row, block in ctx.journal.landed_after(final_block):
+        receipt = await ctx.txm.receipt_of(row.id)
+        if receipt is not None:
+            moved = int(receipt["blockNumber"])
+            if moved != block:  # included again, in another block of the new chain
+                tx_hash = "0x" + bytes(receipt["transactionHash"]).hex()
+                ctx.journal.finish(
+                    row.id, "mined", tx_hash=tx_hash, block_number=moved, gas_used=int(receipt["gasUsed"])
+                )
+            continue
+        ctx.journal.reopen(row.id, f"its block {block} left the chain (reorganisation)")
+        metrics.TRANSACTIONS.labels("reorged").inc()
+        log.warning("a landed report's block left the chain (reorganisation): following its transaction again",
+                    pool=row.pool, slot=row.slot, block=block, tx_hash=row.tx_hash)  # fmt: skip
+        reopened += 1
+    return reopened
 
 
 async def resume_in_flight(ctx: Context) -> None:

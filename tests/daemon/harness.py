@@ -90,6 +90,18 @@ class Devnet:
         with urllib.request.urlopen(request, timeout=10) as response:
             return json.load(response)
 
+    def reorg_from_block(self, block: int) -> dict[str, Any]:
+        """Replace the slot whose EL block is `block` and every slot after it (an Ethereum devnet started with
+        --reorg-depth): that block and the later ones leave the chain, their transactions dropped."""
+        genesis = int(self.beacon("/eth/v1/beacon/genesis")["data"]["genesis_time"])
+        seconds = int(self.beacon("/eth/v1/config/spec")["data"]["SECONDS_PER_SLOT"])
+        slot = (int(self.w3.eth.get_block(block)["timestamp"]) - genesis) // seconds
+        for _ in range(3):  # head may move between reading it and the reorg: then go deeper
+            result: dict[str, Any] = self.control(f"/devnet/v1/reorg/{self.head() - slot + 1}")
+            if slot in result["forgotten_slots"] or slot > result["head_slot"]:
+                return result
+        raise AssertionError(f"slot {slot} (block {block}) was not replaced: {result}")
+
     def _pools(self) -> list[Pool]:
         out = []
         vault = self.settings["contracts"]["withdrawal_vault"].lower()[2:]

@@ -306,6 +306,42 @@ def test_ethereum_layout_reports_rewards_at_the_finalized_slot(tmp_path_factory:
         net.stop()
 
 
+def test_a_report_whose_block_leaves_the_chain_is_sent_again(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Ethereum layout: reports land in blocks after the finalized one, then a reorganisation replaces those
+    blocks and drops their transactions. The next cycle finds the journal's landed rows missing from the
+    chain, follows them again and rebroadcasts the very transactions (proofs still young, books as decided):
+    the same reports land once each, at the same nonces, and nothing else is signed for them."""
+    net = Devnet(tmp_path_factory.mktemp("reorg"), "--layout", "ethereum-electra", "--slots-per-epoch", "4",
+                 "--reorg-depth", "24")  # fmt: skip
+    try:
+        net.wait_slots(14)  # rewards after the first epochs: every pool has a report due
+        workdir = tmp_path_factory.mktemp("reorg-daemon")
+        env = daemon_env(workdir, "r")
+        start_block = net.w3.eth.block_number
+        first = report(net, env)
+        assert all(outcome(first, pool).startswith("landed") for pool in net.pools), first.stdout
+        landed = {pool.address: net.reports(pool, from_block=start_block) for pool in net.pools}
+        rows = journal_rows(workdir / "r.sqlite")
+        blocks = [int(net.w3.eth.get_transaction_receipt(row[5])["blockNumber"]) for row in rows]
+        finalized = int(net.beacon("/eth/v1/beacon/headers/finalized")["data"]["header"]["message"]["slot"])
+        result = net.reorg_from_block(min(blocks))
+        assert min(result["forgotten_slots"]) > finalized
+        assert all(net.reports(pool, from_block=start_block) == [] for pool in net.pools)
+
+        second = report(net, env)
+        assert second.returncode == 0, second.stderr[-2000:]
+        assert second.stderr.count("left the chain (reorganisation)") == len(rows), second.stderr[-3000:]
+        for pool in net.pools:  # the same report once, then perhaps a newer one (rewards of a later epoch)
+            assert net.reports(pool, from_block=start_block)[0] == landed[pool.address][0]
+            assert len(net.reports(pool, from_block=start_block)) <= 2
+        again = journal_rows(workdir / "r.sqlite")
+        assert again[: len(rows)] == rows  # the same transactions, mined again; no row lost or duplicated
+        for row in rows:
+            assert net.w3.eth.get_transaction_receipt(row[5])["status"] == 1
+    finally:
+        net.stop()
+
+
 def test_dead_endpoints_are_set_aside_for_the_next_ones(devnet: Devnet, tmp_path: Path) -> None:
     from oracle.devnet.anvil import free_port
 

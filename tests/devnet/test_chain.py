@@ -105,3 +105,35 @@ def test_ethereum_rewards_slashing_finality_and_missed_slots() -> None:
     run(chain, 8)
     assert chain.finalized_slot <= chain.slot - 2 * 4
     assert chain.state(chain.finalized_slot).header.slot == chain.finalized_slot
+
+
+def test_a_reorganisation_forgets_the_newest_slots_and_builds_on_the_older_one() -> None:
+    chain = SimulatedChain(ChainConfig(layout="ethereum-electra", validators=4, pools=1, slots_per_epoch=4), VAULT)
+    run(chain, 13)
+    point = chain.checkpoint()
+    kept_root = chain.head.state_root
+    chain.add_deposit(bytes(chain.validators.pubkeys[0]), b"\x01" + b"\x00" * 31, 10**9)  # in a slot to be replaced
+    run(chain, 3)  # crosses an epoch boundary: rewards, the randao mix, the rng all move
+    orphaned = [chain.records[slot].block_root for slot in range(14, 17)]
+    assert chain.rewind(point) == [14, 15, 16]
+    assert chain.slot == 13 and chain.head.state_root == kept_root
+    assert chain.pending_deposits == [] and all(root not in chain.block_slots for root in orphaned)
+    # The slots again, without the forgotten deposit: the chain is the one that never saw them.
+    replay = SimulatedChain(ChainConfig(layout="ethereum-electra", validators=4, pools=1, slots_per_epoch=4), VAULT)
+    run(replay, 16)
+    run(chain, 3)
+    assert chain.head.state_root == replay.head.state_root
+    assert chain.state(16).header.parent_root == chain.records[15].block_root
+
+
+def test_no_reorganisation_behind_finality_or_on_beacon_kit() -> None:
+    chain = SimulatedChain(ChainConfig(layout="ethereum-electra", validators=4, pools=1, slots_per_epoch=4), VAULT)
+    point = chain.checkpoint()
+    run(chain, 16)
+    with pytest.raises(ValueError, match="behind the finalized slot"):
+        chain.rewind(point)
+    kit = SimulatedChain(ChainConfig(validators=3, pools=1), VAULT)
+    point = kit.checkpoint()
+    run(kit, 2)
+    with pytest.raises(ValueError, match="single-slot finality"):
+        kit.rewind(point)
