@@ -129,6 +129,7 @@ def cmd_devnet(args: argparse.Namespace) -> int:
             seed=args.seed,
             random_events=args.random_events,
             reorg_depth=args.reorg_depth,
+            rewards=args.rewards,
             slots_per_epoch=args.slots_per_epoch,
             deposit_delay_slots=args.deposit_delay_slots,
             withdrawal_delay_epochs=args.withdrawal_delay_epochs,
@@ -330,6 +331,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     devnet.add_argument(
         "--withdrawal-delay-epochs", type=int, default=1, metavar="N", help="epochs before a withdrawal pays out (1)"
+    )
+    devnet.add_argument(
+        "--rewards",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="Ethereum layout: per-epoch rewards and penalties (default on; off: balances move only by deposits "
+        "and withdrawals, so that a test sees one report per event)",
     )
     devnet.add_argument(
         "--reorg-depth", type=int, default=0, metavar="N",

@@ -51,6 +51,7 @@ class ChainConfig:
     history_slots: int = 512
     genesis_time: int = 1_700_000_000
     seed: int = 0
+    rewards: bool = True  # Ethereum layouts: per-epoch rewards and penalties (off: balances move only by events)
     # Initial balance of every validator: Berachain's minimum stake, or 32 ETH on Ethereum layouts.
     initial_balance_gwei: int | None = None
 
@@ -401,7 +402,7 @@ class SimulatedChain:
         epoch = self.epoch
         v = self.validators
         active = (v.activation_epochs <= epoch) & (v.exit_epochs > epoch)
-        if self.ethereum:
+        if self.ethereum and self.config.rewards:
             # Rewards of roughly 3% a year, some validators missing their duties and paying for it.
             rewards = self.rng.integers(1_500, 2_500, size=v.count).astype(np.uint64)
             missed = self.rng.random(v.count) < 0.05

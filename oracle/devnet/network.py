@@ -81,6 +81,7 @@ class DevnetConfig:
     # Slots that POST /devnet/v1/reorg/{depth} may replace (Ethereum layouts); 0: no reorganisations. Each slot
     # keeps an anvil snapshot and a copy of the registry, so memory grows with the run: for tests.
     reorg_depth: int = 0
+    rewards: bool = True  # Ethereum layouts: per-epoch rewards and penalties
 
     def __post_init__(self) -> None:
         if get_layout(self.layout).name not in ("beaconkit-electra", "ethereum-electra"):
@@ -198,6 +199,7 @@ class Devnet:
                     withdrawal_delay_epochs=self.config.withdrawal_delay_epochs,
                     genesis_time=self.genesis_time,
                     seed=self.config.seed,
+                    rewards=self.config.rewards,
                 ),
                 withdrawal_vault=bytes.fromhex(contracts.vault.address[2:]),
                 genesis_deposits=self.config.pools,  # each pool's initial deposit, made below

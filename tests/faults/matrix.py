@@ -40,12 +40,15 @@ class Case:
     metric_labels: dict[str, str] = field(default_factory=dict)
     observe_seconds: float = 14.0
     on: Callable[[Devnet, Pool], None] | None = None
-    tick: Callable[[Devnet, Pool], None] | None = None
+    tick: Callable[[Devnet, Pool], bool | None] | None = None  # True: the fault has happened, clear it now
     off: Callable[[Devnet, Pool], None] | None = None
     env: dict[str, str] = field(default_factory=dict)
     skewable_clock: bool = False  # run the daemon with a wall clock the case can move (on/off)
     on_process: Callable[[int], None] | None = None  # acts on the daemon's process (its pid) when the fault begins
     off_process: Callable[[int], None] | None = None
+    layout: str = "beaconkit"  # or "ethereum": the row runs on an Ethereum-layout devnet (see test_matrix.py)
+    top_up_wei: int = MIN_DEPOSIT  # what makes the report fall due (the network's minimum deposit or more)
+    metric_after_recovery: bool = False  # the fault is an event ending it (a reorganisation): count until recovery
 
 
 # The daemon's wall clock, movable: time.time() plus the seconds in SKEW_FILE (monotonic time is untouched, as
@@ -98,6 +101,22 @@ def disk_full(pid: int) -> None:
 
 def disk_freed(pid: int) -> None:
     resource.prlimit(pid, resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+
+
+def reorganise_the_report(devnet: Devnet, pool: Pool) -> bool:
+    """As soon as the pool's report lands, a reorganisation takes its block away, with the blocks after it (an
+    Ethereum-layout devnet with --reorg-depth): their transactions are dropped. True once done."""
+    from oracle.execution.el import abi
+
+    event = devnet.w3.eth.contract(address=pool.address, abi=abi("StakingPool")).events.TotalDepositsUpdated
+    latest = devnet.w3.eth.block_number
+    logs = event.get_logs(from_block=max(0, latest - 6))
+    # Three blocks on: the daemon has seen the receipt and journalled the report as landed (taken away
+    # sooner, the report is merely unmined to it, and replaced as a stuck transaction).
+    if not logs or latest - int(logs[-1]["blockNumber"]) < 3:
+        return False
+    devnet.reorg_from_block(int(logs[-1]["blockNumber"]))
+    return True
 
 
 def skew_clock(seconds: int) -> Callable[[Devnet, Pool], None]:
@@ -208,12 +227,12 @@ def run_case(devnet: Devnet, pool: Pool, case: Case, workdir: Path) -> Row:
             if case.on_process is not None:
                 case.on_process(daemon.pid)
             fault_began = time.time()
-            devnet.top_up(pool, MIN_DEPOSIT)  # a report falls due once the CL credits it
+            devnet.top_up(pool, case.top_up_wei)  # a report falls due once the CL credits it
             healthz, readyz = [], []
             until = time.monotonic() + case.observe_seconds
             while time.monotonic() < until:
-                if case.tick is not None:
-                    case.tick(devnet, pool)
+                if case.tick is not None and case.tick(devnet, pool):
+                    break
                 healthz.append(scrape(base + "/healthz")[0])
                 readyz.append(scrape(base + "/readyz")[0])
                 time.sleep(1)
@@ -233,6 +252,8 @@ def run_case(devnet: Devnet, pool: Pool, case: Case, workdir: Path) -> Row:
                     recovery = round(time.monotonic() - cleared, 1)
                     break
                 time.sleep(0.5)
+            if case.metric_after_recovery:
+                _, during = scrape(base + "/metrics")
             landed = devnet.reports(pool, from_block=start_block)
             peak = rss_mb(daemon.pid)
         finally:
@@ -463,6 +484,9 @@ CASES = [
          lambda p: faults.rpc_methods({"eth_sendRawTransaction": faults.swallow_transactions()}),
          on=second_reporter_role, tick=second_reporter_lands, may_send=True, observe_seconds=20,
          metric="pool_oracle_transactions_total", metric_labels={"outcome": "cancel_sent"}),
+    Case("chain (Ethereum layout): a reorganisation takes away the block holding the report", "chain",
+         tick=reorganise_the_report, layout="ethereum", top_up_wei=10**18, observe_seconds=45,
+         metric_after_recovery=True, metric="pool_oracle_transactions_total", metric_labels={"outcome": "reorged"}),
     Case("chain: base fee spikes over the fee ceiling, then falls", "chain", tick=base_fee(100), off=base_fee(1),
          env={"POOL_ORACLE_TRANSACTIONS_MAX_FEE_GWEI": "20"},
          metric="pool_oracle_transactions_total", metric_labels={"outcome": "fee_ceiling"}),
