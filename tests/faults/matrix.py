@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import resource
+import shutil
 import signal
 import subprocess
 import sys
@@ -101,6 +102,30 @@ def disk_full(pid: int) -> None:
 
 def disk_freed(pid: int) -> None:
     resource.prlimit(pid, resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+
+
+def journal_files(pid: int) -> list[Path]:
+    """The daemon's journal folder, database and write-ahead log, from its environment. The -shm index is
+    left alone: SQLite maps it into memory, and writing to a mapping of an immutable file is a SIGBUS."""
+    environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    variables = dict(item.decode().split("=", 1) for item in environ if b"=" in item)
+    path = Path(variables["POOL_ORACLE_SERVICE_JOURNAL_PATH"])
+    return [p for p in (path.parent, path, path.with_name(path.name + "-wal")) if p.exists()]
+
+
+def journal_read_only(pid: int) -> None:
+    """The journal's volume turned read-only under the running daemon (a remount after I/O errors, a full
+    thin pool): its folder and files made immutable (chattr +i), so that every write and every new file fails.
+    Permissions would not do: the daemon holds the files open, and they are checked only at open."""
+    import pytest
+
+    if os.geteuid() != 0 or shutil.which("chattr") is None:
+        pytest.skip("making files the daemon holds open unwritable needs root and chattr")
+    subprocess.run(["chattr", "+i", *map(str, journal_files(pid))], check=True, capture_output=True)
+
+
+def journal_writable(pid: int) -> None:
+    subprocess.run(["chattr", "-i", *map(str, journal_files(pid))], check=True, capture_output=True)
 
 
 def reorganise_the_report(devnet: Devnet, pool: Pool) -> bool:
@@ -208,6 +233,7 @@ def run_case(devnet: Devnet, pool: Pool, case: Case, workdir: Path) -> Row:
         else:  # its log through a pipe, copied here: a fault on its files must not reach its log
             daemon = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
             threading.Thread(target=copy_lines, args=(daemon.stderr, log), daemon=True).start()
+        process_fault_on = False
         try:
             base = f"http://127.0.0.1:{port}"
             deadline = time.monotonic() + 90
@@ -226,6 +252,7 @@ def run_case(devnet: Devnet, pool: Pool, case: Case, workdir: Path) -> Row:
                 case.on(devnet, pool)
             if case.on_process is not None:
                 case.on_process(daemon.pid)
+                process_fault_on = True
             fault_began = time.time()
             devnet.top_up(pool, case.top_up_wei)  # a report falls due once the CL credits it
             healthz, readyz = [], []
@@ -243,6 +270,7 @@ def run_case(devnet: Devnet, pool: Pool, case: Case, workdir: Path) -> Row:
                 case.off(devnet, pool)
             if case.off_process is not None:
                 case.off_process(daemon.pid)
+                process_fault_on = False
             cleared = time.monotonic()
             proven = devnet.cl_balance(pool)
             recovery = None
@@ -257,6 +285,8 @@ def run_case(devnet: Devnet, pool: Pool, case: Case, workdir: Path) -> Row:
             landed = devnet.reports(pool, from_block=start_block)
             peak = rss_mb(daemon.pid)
         finally:
+            if process_fault_on and case.off_process is not None:  # a row that failed midway leaves no trace
+                case.off_process(daemon.pid)
             daemon.send_signal(signal.SIGTERM)
             try:
                 daemon.wait(timeout=40)
@@ -478,6 +508,8 @@ CASES = [
          skewable_clock=True, metric="pool_oracle_cycles_total", metric_labels={"result": "error"}),
     Case("host: the clock 5 min behind, then right", "chain", on=skew_clock(-300), off=skew_clock(0),
          skewable_clock=True, may_send=True, metric="pool_oracle_reports_total", metric_labels={"outcome": "landed"}),
+    Case("host: the journal's volume read-only, then writable", "chain", on_process=journal_read_only,
+         off_process=journal_writable, metric="pool_oracle_journal_errors_total"),
     Case("host: the journal's disk full, then freed", "chain", on_process=disk_full, off_process=disk_freed,
          metric="pool_oracle_journal_errors_total"),
     Case("chain: another reporter lands the report first, ours unmined", "el",
