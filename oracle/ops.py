@@ -10,7 +10,7 @@ from pathlib import Path
 
 from eth_account.signers.local import LocalAccount
 
-from oracle.beacon.client import EndpointError
+from oracle.beacon.answers import EndpointError
 from oracle.config.settings import Settings
 from oracle.execution.el import ExecutionError
 from oracle.journal import JournalError

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from oracle.beacon.client import EndpointError, Header, NotFound, header_root
+from oracle.beacon.answers import EndpointError, Header, NotFound, header_root
 from oracle.reporting.anchor import pin_anchor, slot_of_block_root
 from oracle.reporting.context import CycleError
 

@@ -17,7 +17,8 @@ import pytest_asyncio
 from aiohttp import web
 
 from oracle.beacon import client
-from oracle.beacon.client import BeaconNode, EndpointError, NotFound, header_root
+from oracle.beacon.answers import EndpointError, NotFound, header_root
+from oracle.beacon.client import BeaconNode
 from oracle.devnet.anvil import free_port
 from oracle.reporting.anchor import slot_of_block_root
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from oracle.beacon.client import (
+from oracle.beacon.answers import (
     EndpointError,
     NotFound,
     Syncing,

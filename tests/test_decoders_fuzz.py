@@ -16,8 +16,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from oracle.beacon.client import (
-    BeaconNode,
+from oracle.beacon.answers import (
     EndpointError,
     parse_bkit_proof,
     parse_genesis,
@@ -26,6 +25,7 @@ from oracle.beacon.client import (
     parse_syncing,
     parse_validators,
 )
+from oracle.beacon.client import BeaconNode
 from oracle.config.settings import ConfigError, load_settings
 from oracle.ssz.bkjson import read_debug_state
 from oracle.ssz.errors import ProofError, SSZError

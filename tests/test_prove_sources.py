@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from oracle.beacon.client import EndpointError
+from oracle.beacon.answers import EndpointError
 from oracle.config.settings import load_settings
 from oracle.reporting.context import Anchor, Pool
 from oracle.reporting.prove import prove

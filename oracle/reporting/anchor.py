@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from oracle import metrics
-from oracle.beacon.client import BeaconNode, EndpointError, NotFound
+from oracle.beacon.answers import EndpointError, NotFound
+from oracle.beacon.client import BeaconNode
 from oracle.reporting.context import Anchor, Context, CycleError
 
 

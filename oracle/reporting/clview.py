@@ -9,7 +9,8 @@ import numpy as np
 import structlog
 
 from oracle import metrics
-from oracle.beacon.client import BeaconNode, EndpointError
+from oracle.beacon.answers import EndpointError
+from oracle.beacon.client import BeaconNode
 from oracle.execution.el import ExecutionError
 from oracle.reporting.context import Anchor, Context, Pool
 from oracle.ssz.bkjson import read_debug_state

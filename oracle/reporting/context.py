@@ -11,7 +11,8 @@ import aiohttp
 from eth_account.signers.local import LocalAccount
 
 from oracle import __version__, metrics
-from oracle.beacon.client import BeaconNode, Genesis
+from oracle.beacon.answers import Genesis
+from oracle.beacon.client import BeaconNode
 from oracle.config.settings import Settings
 from oracle.execution.el import ExecutionClient
 from oracle.execution.txmanager import TxManager

@@ -7,7 +7,8 @@ import time
 import structlog
 
 from oracle import metrics
-from oracle.beacon.client import BeaconNode, EndpointError, Genesis, Syncing
+from oracle.beacon.answers import EndpointError, Genesis, Syncing
+from oracle.beacon.client import BeaconNode
 from oracle.config.settings import Settings
 from oracle.execution.el import ExecutionEndpoint, ExecutionError
 from oracle.reporting.context import Context, CycleError

@@ -12,7 +12,8 @@ from typing import Any
 import structlog
 
 from oracle import metrics
-from oracle.beacon.client import BeaconNode, EndpointError
+from oracle.beacon.answers import EndpointError
+from oracle.beacon.client import BeaconNode
 from oracle.execution.el import ExecutionError
 from oracle.reporting.anchor import pin_anchor
 from oracle.reporting.books import collect_lags, read_books

@@ -7,7 +7,8 @@ import time
 import structlog
 
 from oracle import metrics
-from oracle.beacon.client import BeaconNode, EndpointError
+from oracle.beacon.answers import EndpointError
+from oracle.beacon.client import BeaconNode
 from oracle.reporting.context import Anchor, Context, Pool
 from oracle.reporting.proofs import ProvenBalance, engine_proof, verify
 from oracle.ssz.errors import ProofError
