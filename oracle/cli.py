@@ -167,7 +167,8 @@ def cmd_devnet(args: argparse.Namespace) -> int:
 
 def _settings(args: argparse.Namespace) -> tuple[Any, Any]:
     """(settings, signer account or None): validated, the key loaded once, before anything starts."""
-    from oracle.config.settings import ConfigError, load_settings
+    from oracle.config.loading import load_settings
+    from oracle.config.settings import ConfigError
     from oracle.execution.signer import SignerError, load_signer
     from oracle.service.logs import configure
 
@@ -195,7 +196,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     import dataclasses
 
     from oracle import ops
-    from oracle.config.settings import metrics_address_problem
+    from oracle.config.loading import metrics_address_problem
 
     settings, account = _settings(args)
     if args.metrics_address:

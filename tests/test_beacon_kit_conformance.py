@@ -24,7 +24,7 @@ from oracle.beacon.answers import (
     parse_syncing,
     parse_validators,
 )
-from oracle.config.settings import load_settings
+from oracle.config.loading import load_settings
 from oracle.reporting.endpoints import chain_problem, is_lagging
 from oracle.ssz.bkjson import GO_FIELDS, read_debug_state, write_debug_state
 from oracle.ssz.errors import SSZError

@@ -4,8 +4,9 @@ from pathlib import Path
 
 import pytest
 
+from oracle.config.loading import load_settings
 from oracle.config.reference import render
-from oracle.config.settings import ConfigError, load_settings
+from oracle.config.settings import ConfigError
 
 pytestmark = pytest.mark.unit
 ROOT = Path(__file__).resolve().parents[1]

@@ -26,7 +26,8 @@ from oracle.beacon.answers import (
     parse_validators,
 )
 from oracle.beacon.client import BeaconNode
-from oracle.config.settings import ConfigError, load_settings
+from oracle.config.loading import load_settings
+from oracle.config.settings import ConfigError
 from oracle.ssz.bkjson import read_debug_state
 from oracle.ssz.errors import ProofError, SSZError
 from oracle.ssz.verify import verify_document

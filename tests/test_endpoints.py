@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from oracle.beacon.answers import EndpointError, Genesis, Syncing
-from oracle.config.settings import load_settings
+from oracle.config.loading import load_settings
 from oracle.reporting.context import CycleError
 from oracle.reporting.endpoints import check_endpoints, probe_beacon
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from eth_account import Account
 
-from oracle.config.settings import load_settings
+from oracle.config.loading import load_settings
 from oracle.execution.el import decode_revert
 from oracle.execution.signer import SignerError, load_signer
 from oracle.execution.txmanager import Fees, _parts, is_fee_too_low

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from oracle.config.settings import load_settings
+from oracle.config.loading import load_settings
 from oracle.execution.el import ExecutionError
 from oracle.reporting.books import UNSET_INDEX, collect_lags
 from oracle.reporting.context import Anchor, Pool

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from oracle.beacon.answers import EndpointError
-from oracle.config.settings import load_settings
+from oracle.config.loading import load_settings
 from oracle.reporting.context import Anchor, Pool
 from oracle.reporting.prove import prove
 from oracle.ssz.layouts import get_layout

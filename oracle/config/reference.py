@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from oracle.config.settings import ENV_PREFIX, iter_reference, preset_names
+from oracle.config.loading import preset_names
+from oracle.config.settings import ENV_PREFIX, iter_reference
 
 
 def render() -> str:

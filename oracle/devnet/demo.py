@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from oracle.config.settings import load_settings
+from oracle.config.loading import load_settings
 from oracle.devnet.anvil import DevnetError, free_port
 from oracle.devnet.network import Devnet, DevnetConfig, format_banner
 from oracle.execution.signer import load_signer

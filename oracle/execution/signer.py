@@ -11,7 +11,8 @@ from pathlib import Path
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
-from oracle.config.settings import Settings, resolve_path
+from oracle.config.loading import resolve_path
+from oracle.config.settings import Settings
 
 HEX_KEY = re.compile(r"^(0x)?[0-9a-fA-F]{64}$")
 
