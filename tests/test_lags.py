@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from oracle.config.loading import load_settings
+from oracle.execution.deposits import DepositLog
 from oracle.execution.el import ExecutionError
 from oracle.reporting.books import UNSET_INDEX, collect_lags
 from oracle.reporting.context import Anchor, Pool
@@ -37,8 +38,8 @@ class StandInEL:
         pool_logs: list[dict[str, Any]] | None = None,
     ) -> None:
         self.pool_logs = pool_logs or []  # the pools' own logs (eth_getLogs by address)
-        self.deposits = deposits
-        self.deposit_count = deposit_count
+        self.deposit_logs = deposits
+        self.count = deposit_count
         self.requests = requests or []
         self.allocated = allocated
         self.latest = latest
@@ -51,7 +52,15 @@ class StandInEL:
         if event == "ELWithdrawalTriggered":
             self.log_ranges.append((start, end))
             return [r for r in self.requests if start <= r["blockNumber"] <= end]
-        return [d for d in self.deposits if start <= d["blockNumber"] <= end] if event == "Deposit" else []
+        return []
+
+    async def deposits(self, address: str, start: int, end: int) -> list[DepositLog]:
+        return [DepositLog(d["args"]["pubkey"], d["args"]["amount"], d["args"]["index"], d["blockNumber"],
+                           "0x" + bytes(d["transactionHash"]).hex())
+                for d in self.deposit_logs if start <= d["blockNumber"] <= end]  # fmt: skip
+
+    async def deposit_count(self, address: str, block: Any = "latest") -> int:
+        return self.count
 
     async def raw_logs(self, start: int, end: int, *, topic: str | None = None,
                        addresses: list[str] | None = None) -> list[Any]:  # fmt: skip
@@ -64,7 +73,7 @@ class StandInEL:
             if self.allocated is None:
                 raise ExecutionError("WithdrawalVault.allocatedWithdrawalsAmount reverted", reason="revert")
             return self.allocated
-        return self.deposit_count
+        return self.count
 
 
 def state_with(eth1_deposit_index: int, requests_start: int) -> Any:

@@ -39,7 +39,8 @@ class Contracts:
     accounting_oracle: str = setting("", "AccountingOracle address; read from the factory when empty.")
     beacon_deposit: str = setting(
         "0x4242424242424242424242424242424242424242",
-        "Deposit contract whose Deposit events show deposits in flight.",
+        "Deposit contract whose deposit events (Berachain's Deposit, or Ethereum's DepositEvent) show deposits "
+        "in flight.",
     )
 
 

@@ -19,6 +19,13 @@ from web3.contract import AsyncContract
 from web3.exceptions import ContractCustomError, ContractLogicError, Web3Exception
 
 from oracle import metrics, safejson
+from oracle.execution.deposits import (
+    DEPOSIT_TOPICS,
+    DepositLog,
+    DepositLogError,
+    decode_deposit_count,
+    decode_deposit_log,
+)
 from oracle.metrics import endpoint_label
 
 BEACON_ROOTS = "0x000F3df6D732807Ef1319fB7B8bB8522d0Beac02"
@@ -241,14 +248,35 @@ class ExecutionClient:
         return result
 
     async def raw_logs(
-        self, from_block: int, to_block: int, *, topic: str | None = None, addresses: list[str] | None = None
-    ) -> list[Any]:
-        """Raw logs of a block range: those whose first topic is `topic`, of the contracts in `addresses`
-        (one filter for many contracts), or both."""
+        self, from_block: int, to_block: int, *, topic: str | tuple[str, ...] | None = None,
+        addresses: list[str] | None = None,
+    ) -> list[Any]:  # fmt: skip
+        """Raw logs of a block range: those whose first topic is `topic` (or any of several), of the contracts
+        in `addresses` (one filter for many contracts), or both."""
         query: dict[str, Any] = {"fromBlock": from_block, "toBlock": to_block}
         if topic is not None:
-            query["topics"] = [topic]
+            query["topics"] = [topic if isinstance(topic, str) else list(topic)]
         if addresses is not None:
             query["address"] = [AsyncWeb3.to_checksum_address(a) for a in addresses]
         result: list[Any] = list(await self.timed("eth_getLogs", lambda w3: w3.eth.get_logs(query)))  # type: ignore[arg-type]
         return result
+
+    async def deposits(self, address: str, from_block: int, to_block: int) -> list[DepositLog]:
+        """The deposit contract's deposits, Berachain's `Deposit` or Ethereum's `DepositEvent` (one query)."""
+        entries = await self.raw_logs(from_block, to_block, topic=DEPOSIT_TOPICS, addresses=[address])
+        try:
+            return [decode_deposit_log(entry) for entry in entries]
+        except DepositLogError as exc:
+            raise ExecutionError(f"deposit contract {address}: {exc}") from None
+
+    async def deposit_count(self, address: str, block: str | int = "latest") -> int:
+        """How many deposits the contract has taken: Berachain's `depositCount()`, else Ethereum's
+        `get_deposit_count()`."""
+        try:
+            return decode_deposit_count(await self.view("BeaconDeposit", address, "depositCount", block=block))
+        except ExecutionError as berachain:
+            try:
+                value = await self.view("EthereumDepositContract", address, "get_deposit_count", block=block)
+                return decode_deposit_count(value)
+            except (ExecutionError, DepositLogError):
+                raise berachain from None

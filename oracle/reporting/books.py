@@ -35,29 +35,24 @@ async def collect_lags(
     bridge_ended = requests_start != UNSET_INDEX and processed >= requests_start
     start = max(0, anchor.el_block - settings.deposit_lookback_blocks)
     deposit_contract = ctx.settings.contracts.beacon_deposit
-    events = await ctx.el.logs("BeaconDeposit", deposit_contract, "Deposit", start, latest)
     in_flight: dict[bytes, int] = {}
     seen = set()
     pool_keys = {pool.pubkey for pool in pools}
     credited: list[tuple[bytes, int, str, int]] = []  # pubkey, block, tx hash, gwei: in the proven state
-    for event in events:
-        args = event["args"]
-        index = int(args["index"])
-        if bridge_ended and index >= requests_start:
-            pending = int(event["blockNumber"]) > anchor.el_block
+    for deposit in await ctx.el.deposits(deposit_contract, start, latest):
+        if bridge_ended and deposit.index >= requests_start:
+            pending = deposit.block > anchor.el_block
         else:
-            pending = index >= processed
-        key = bytes(args["pubkey"])
+            pending = deposit.index >= processed
         if pending:
-            seen.add(index)
-            in_flight[key] = in_flight.get(key, 0) + int(args["amount"])
-        elif key in pool_keys:
-            tx_hash = "0x" + bytes(event["transactionHash"]).hex()
-            credited.append((key, int(event["blockNumber"]), tx_hash, int(args["amount"])))
+            seen.add(deposit.index)
+            in_flight[deposit.pubkey] = in_flight.get(deposit.pubkey, 0) + deposit.amount_gwei
+        elif deposit.pubkey in pool_keys:
+            credited.append((deposit.pubkey, deposit.block, deposit.tx_hash, deposit.amount_gwei))
     unknown = False
     if not bridge_ended:
         try:
-            total = int(await ctx.el.view("BeaconDeposit", deposit_contract, "depositCount", block=latest))
+            total = await ctx.el.deposit_count(deposit_contract, block=latest)
             unknown = total - processed > len(seen)
         except ExecutionError:
             unknown = bool(seen) and min(seen) > processed  # older unprocessed deposits than the lookback shows
