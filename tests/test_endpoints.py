@@ -40,25 +40,20 @@ class StandInNode:
         return self.spec_answer
 
 
-class StandInW3:
+class StandInEth:
     def __init__(self, chain_id: int, age: float) -> None:
-        self.eth = SimpleNamespace(chain_id=self._value(chain_id), get_block=self._block)
-        self.age = age
+        self._chain_id, self.age = chain_id, age
 
-    @staticmethod
-    def _value(value: int) -> Any:
-        class Awaitable:
-            def __await__(self) -> Any:
-                return asyncio.sleep(0, result=value).__await__()
+    @property
+    def chain_id(self) -> Any:  # awaited, as web3's AsyncEth.chain_id is
+        return asyncio.sleep(0, result=self._chain_id)
 
-        return Awaitable()
-
-    async def _block(self, tag: str) -> dict[str, int]:
+    async def get_block(self, tag: str) -> dict[str, int]:
         return {"number": 1000, "timestamp": int(time.time() - self.age)}
 
 
 def endpoint(label: str, chain_id: int = 1, age: float = 5) -> Any:
-    return SimpleNamespace(label=label, w3=StandInW3(chain_id, age))
+    return SimpleNamespace(label=label, w3=SimpleNamespace(eth=StandInEth(chain_id, age)))
 
 
 def context(tmp_path: Path, nodes: list[StandInNode], els: list[Any], root: str = "") -> Any:

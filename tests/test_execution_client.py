@@ -109,6 +109,34 @@ async def test_a_dead_endpoint_fails_over(servers: Any) -> None:
         await client.close()
 
 
+def deposit_logs(amount: bytes) -> Callable[[dict[str, Any]], web.Response]:
+    """An endpoint answering eth_getLogs with one Ethereum DepositEvent whose amount field is `amount`."""
+    from eth_abi.abi import encode
+
+    from oracle.execution.deposits import ETHEREUM_DEPOSIT
+
+    data = encode(["bytes"] * 5, [b"\x11" * 48, b"\x01" * 32, amount, b"\x22" * 96, (3).to_bytes(8, "little")])
+    entry = {"address": "0x" + "42" * 20, "topics": [ETHEREUM_DEPOSIT], "data": "0x" + data.hex(),
+             "blockNumber": "0x7", "blockHash": "0x" + "01" * 32, "transactionHash": "0x" + "ab" * 32,
+             "transactionIndex": "0x0", "logIndex": "0x0", "removed": False}  # fmt: skip
+    return lambda r: web.json_response({"jsonrpc": "2.0", "id": r["id"], "result": [entry]})
+
+
+async def test_a_deposit_log_that_does_not_decode_fails_over_to_the_next_endpoint(servers: Any) -> None:
+    bad = await servers(deposit_logs(b"\x01\x02"))  # a 2-byte amount: not a DepositEvent the contract emits
+    good = await servers(deposit_logs((32 * 10**9).to_bytes(8, "little")))
+    client = ExecutionClient([bad.url, good.url], timeout=5)
+    try:
+        [deposit] = await client.deposits("0x" + "42" * 20, 0, 10)
+        assert (deposit.amount_gwei, deposit.index, deposit.block) == (32 * 10**9, 3, 7) and bad.hits == 1
+        solo = ExecutionClient([bad.url], timeout=5)
+        with pytest.raises(ExecutionError, match="DepositEvent amount is 2 bytes, not 8"):
+            await solo.deposits("0x" + "42" * 20, 0, 10)
+        await solo.close()
+    finally:
+        await client.close()
+
+
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers(-(2**300), 2**300) | st.text(max_size=10)
     | st.sampled_from(["0x", "0x0", "0x1", "0xzz", "0x" + "00" * 32, "latest"]),

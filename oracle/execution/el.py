@@ -253,21 +253,20 @@ class ExecutionClient:
     ) -> list[Any]:  # fmt: skip
         """Raw logs of a block range: those whose first topic is `topic` (or any of several), of the contracts
         in `addresses` (one filter for many contracts), or both."""
-        query: dict[str, Any] = {"fromBlock": from_block, "toBlock": to_block}
-        if topic is not None:
-            query["topics"] = [topic if isinstance(topic, str) else list(topic)]
-        if addresses is not None:
-            query["address"] = [AsyncWeb3.to_checksum_address(a) for a in addresses]
+        query = _log_query(from_block, to_block, topic, addresses)
         result: list[Any] = list(await self.timed("eth_getLogs", lambda w3: w3.eth.get_logs(query)))  # type: ignore[arg-type]
         return result
 
     async def deposits(self, address: str, from_block: int, to_block: int) -> list[DepositLog]:
-        """The deposit contract's deposits, Berachain's `Deposit` or Ethereum's `DepositEvent` (one query)."""
-        entries = await self.raw_logs(from_block, to_block, topic=DEPOSIT_TOPICS, addresses=[address])
-        try:
-            return [decode_deposit_log(entry) for entry in entries]
-        except DepositLogError as exc:
-            raise ExecutionError(f"deposit contract {address}: {exc}") from None
+        """The deposit contract's deposits, Berachain's `Deposit` or Ethereum's `DepositEvent` (one query).
+        A log that does not decode is the endpoint's failure (DepositLogError is a ValueError): the next
+        endpoint is asked."""
+        query = _log_query(from_block, to_block, DEPOSIT_TOPICS, [address])
+
+        async def fetch(w3: AsyncWeb3[Any]) -> list[DepositLog]:
+            return [decode_deposit_log(entry) for entry in await w3.eth.get_logs(query)]  # type: ignore[arg-type]
+
+        return await self.timed("eth_getLogs", fetch)
 
     async def deposit_count(self, address: str, block: str | int = "latest") -> int:
         """How many deposits the contract has taken: Berachain's `depositCount()`, else Ethereum's
@@ -280,3 +279,13 @@ class ExecutionClient:
                 return decode_deposit_count(value)
             except (ExecutionError, DepositLogError):
                 raise berachain from None
+
+
+def _log_query(from_block: int, to_block: int, topic: str | tuple[str, ...] | None,
+               addresses: list[str] | None) -> dict[str, Any]:  # fmt: skip
+    query: dict[str, Any] = {"fromBlock": from_block, "toBlock": to_block}
+    if topic is not None:
+        query["topics"] = [topic if isinstance(topic, str) else list(topic)]
+    if addresses is not None:
+        query["address"] = [AsyncWeb3.to_checksum_address(a) for a in addresses]
+    return query

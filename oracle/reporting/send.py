@@ -164,10 +164,9 @@ async def reopen_reorged(ctx: Context, final_block: int) -> int:
         if receipt is not None:
             moved = int(receipt["blockNumber"])
             if moved != block:  # included again, in another block of the new chain
-                tx_hash = "0x" + bytes(receipt["transactionHash"]).hex()
-                ctx.journal.finish(
-                    row.id, "mined", tx_hash=tx_hash, block_number=moved, gas_used=int(receipt["gasUsed"])
-                )
+                tx_hash, gas = "0x" + bytes(receipt["transactionHash"]).hex(), int(receipt["gasUsed"])
+                fee = gas * int(receipt.get("effectiveGasPrice", 0))
+                ctx.journal.finish(row.id, "mined", tx_hash=tx_hash, block_number=moved, gas_used=gas, fee_wei=fee)
             continue
         ctx.journal.reopen(row.id, f"its block {block} left the chain (reorganisation)")
         metrics.TRANSACTIONS.labels("reorged").inc()
