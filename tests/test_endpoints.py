@@ -118,6 +118,7 @@ def test_el_endpoints_of_another_chain_or_far_behind_are_set_aside_every_cycle(t
     for _ in range(2):
         asyncio.run(check_endpoints(ctx))
         assert [e.label for e in ctx.el.healthy] == ["good"]
+        assert [e.head for e in els] == [-1, -1, 1000]  # as shown now: reads past a head ask the endpoint again
     timestamp, _ = ctx.chain_clock  # the chain's clock from the first endpoint that passed
     assert abs(timestamp - (time.time() - 2)) < 5
     ctx.el.endpoints = els[:2]

@@ -17,7 +17,7 @@ from oracle.execution.deposits import DepositLog
 from oracle.execution.el import ExecutionError
 from oracle.reporting.books import UNSET_INDEX, collect_lags
 from oracle.reporting.context import Anchor, Pool
-from oracle.reporting.eventlog import LOG_CHUNK_BLOCKS, REORG_OVERLAP_BLOCKS, EventWindow
+from oracle.reporting.eventlog import REORG_OVERLAP_BLOCKS, EventWindow
 from oracle.reporting.reconcile import Lags
 from oracle.ssz.layouts import get_layout
 from oracle.ssz.sample import sample_state
@@ -137,7 +137,8 @@ def test_credited_top_ups_are_the_deposits_the_pool_did_not_book(tmp_path: Path)
 def test_lags_and_books_are_read_at_one_block(tmp_path: Path) -> None:
     """A stake between reading the lags and reading the books would look like a balance drop with nothing in
     flight (the soak's report at slot 947 wiped a 12,500-BERA stake from the share price that way): both are
-    read at the cycle's one EL block; the check before signing compares the books at `latest` with those."""
+    read at the cycle's one EL block; the check before signing compares the books at a pinned later block
+    with those."""
     from oracle.reporting.books import read_books
 
     state = state_with(eth1_deposit_index=150, requests_start=UNSET_INDEX)
@@ -208,9 +209,8 @@ def test_the_request_window_is_read_once_then_incrementally(tmp_path: Path) -> N
     el = StandInEL([], 100, requests=[request(state, 60_000), request(state, 99_990)], allocated=1, latest=100_000)
     ctx = context(tmp_path, el)
     assert lags_of(ctx, state, el_block=99_990).recent_withdrawal_requests == 2
-    first = list(el.log_ranges)
-    assert first[0][0] == 99_990 - 49_153 and first[-1][1] == 100_000
-    assert all(end - start < LOG_CHUNK_BLOCKS for start, end in first) and len(first) == 5
+    # The whole window in one read: the EL client splits it into ranges each endpoint serves (test_el_reads).
+    assert el.log_ranges == [(99_990 - 49_153, 100_000)]
     el.log_ranges.clear()
     el.latest = 100_020
     el.requests.append(request(state, 100_015))
@@ -236,24 +236,22 @@ def test_withdrawal_holds_follow_the_vault_and_the_queue() -> None:
     assert "withdrawal_in_flight" in reasons(Lags(pending_withdrawal_gwei=GWEI, allocated_withdrawals_wei=0))
 
 
-def test_the_mempool_look_sees_others_reports_not_ours_and_survives_null() -> None:
-    from oracle.reporting.send import report_pending_elsewhere
+def exited_state(balance_gwei: int) -> Any:
+    """Validator 3 exited by the CL (its exit and withdrawable epochs set), with `balance_gwei` left to sweep."""
+    layout = get_layout("ethereum-electra")
+    raw = sample_state(layout.name, 8, seed=5)
+    value = layout.state.decode(np.frombuffer(raw, dtype=np.uint8), 0, len(raw), "BeaconState")
+    value.update(eth1_deposit_index=4, deposit_requests_start_index=UNSET_INDEX, pending_deposits=[])
+    value["validators"][3].update(exit_epoch=1, withdrawable_epoch=2)
+    value["balances"][3] = balance_gwei
+    return load_state(layout.state.encode(value), layout)
 
-    pubkey = bytes(range(48))
-    oracle, ours, theirs = "0x" + "aa" * 20, "0x" + "bb" * 20, "0x" + "cc" * 20
-    call = "0x5578e99d" + "00" * 60 + pubkey.hex()
 
-    def ctx_with(result: Any) -> Any:
-        async def make_request(method: str, params: list[Any]) -> Any:
-            return {"jsonrpc": "2.0", "id": 1, "result": result}
-
-        provider = SimpleNamespace(make_request=make_request)
-        el = SimpleNamespace(w3=SimpleNamespace(provider=provider))
-        return SimpleNamespace(el=el, oracle=oracle, account=SimpleNamespace(address=ours))
-
-    pending = {"pending": {theirs: {"3": {"to": oracle, "input": call}}}}
-    assert asyncio.run(report_pending_elsewhere(ctx_with(pending), pubkey))
-    own = {"pending": {ours: {"3": {"to": oracle, "input": call}}}}
-    assert not asyncio.run(report_pending_elsewhere(ctx_with(own), pubkey))  # our own report is not another's
-    for nothing in (None, {"pending": None}, {"pending": {theirs: None}}, [], "x"):
-        assert not asyncio.run(report_pending_elsewhere(ctx_with(nothing), pubkey))
+def test_a_cl_exit_is_withdrawn_once_its_balance_is_swept(tmp_path: Path) -> None:
+    """The report of 0 is due only for a validator the proven state shows exited and swept (balance 0)."""
+    exiting = lags(tmp_path, exited_state(32 * GWEI), [], 4)
+    assert exiting.forced_exit and exiting.exiting and not exiting.withdrawn
+    swept = lags(tmp_path, exited_state(0), [], 4)
+    assert swept.forced_exit and swept.withdrawn and not swept.exiting
+    active = lags(tmp_path, state_with(4, UNSET_INDEX), [], 4)
+    assert not (active.forced_exit or active.withdrawn)

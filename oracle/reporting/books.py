@@ -82,11 +82,13 @@ async def collect_lags(
             pending_withdrawal_gwei=queued.get(pool.index, 0),
             recent_withdrawal_requests=requested.get(pool.pubkey, 0),
             allocated_withdrawals_wei=allocated,
-            # An exit in progress: the balance will be swept to the vault; report once the pool is closed.
+            # An exit in progress: the balance will be swept to the vault; the report waits for the sweep.
             exiting=record["exit_epoch"] != FAR_FUTURE_EPOCH and state.balance(pool.index) > 0,
             # Every pool here is open (discover sets fully exited ones apart): an exit on the CL that the
             # pool never triggered is the CL's own (an eviction from a full validator set, say).
             forced_exit=record["exit_epoch"] != FAR_FUTURE_EPOCH,
+            # Exited and swept: after an exit only the sweep takes a balance to 0. The report of 0 is then due.
+            withdrawn=record["exit_epoch"] != FAR_FUTURE_EPOCH and state.balance(pool.index) == 0,
             pending_deposits_in_state=pending_deposits.get(pool.pubkey, 0),
             credited_topups=tuple(topups.get(pool.pubkey, ())),
         )
@@ -142,8 +144,9 @@ async def withdrawal_requests(ctx: Context, anchor: Anchor, latest: int) -> dict
     return requested
 
 
-async def read_books(ctx: Context, pool: Pool, block: int | str = "latest") -> PoolBooks:
-    """The pool's books at `block` (the block the cycle's lags were collected at; "latest" before signing)."""
+async def read_books(ctx: Context, pool: Pool, block: int) -> PoolBooks:
+    """The pool's books at `block` (the block the cycle's lags were collected at; before signing, a node's
+    latest block pinned no older than that), from endpoints at or past it only."""
 
     def view(fn: str, *args: Any) -> Awaitable[Any]:
         return ctx.el.view("StakingPool", pool.address, fn, *args, block=block)

@@ -42,13 +42,15 @@ class RecentReports:
     by_pool: dict[str, list[Update]]  # lower-case pool address -> its reports since start_block, oldest first
 
 
-async def recent_updates(ctx: Context, latest: dict[str, Any]) -> RecentReports:
-    """Every pool's TotalDepositsUpdated events of the last 24 h before `latest` (the cycle's EL block), with
-    one topic filter for all pools."""
+async def recent_updates(ctx: Context, latest: dict[str, Any], pools: list[Pool]) -> RecentReports:
+    """The pools' TotalDepositsUpdated events of the last 24 h before `latest` (the cycle's EL block), with one
+    filter for all of them: the topic and the pools' addresses (the topic alone matches every contract's event
+    of that name, which on a busy chain trips providers' result caps)."""
+    addresses = sorted({pool.address.lower() for pool in pools})
 
     async def fetch(start: int, end: int) -> list[tuple[int, Any]]:
         out = []
-        for entry in await ctx.el.raw_logs(start, end, topic=TOTAL_DEPOSITS_UPDATED):
+        for entry in await ctx.el.raw_logs(start, end, topic=TOTAL_DEPOSITS_UPDATED, addresses=addresses):
             data = bytes(entry["data"])
             if len(data) != 32:
                 continue  # another contract's event of the same name and other arguments
@@ -59,7 +61,9 @@ async def recent_updates(ctx: Context, latest: dict[str, Any]) -> RecentReports:
 
     start = await day_start_block(ctx, latest)
     by_pool: dict[str, list[Update]] = {}
-    for update in await ctx.deposit_updates.advance(start, int(latest["number"]), fetch):
+    if not addresses:  # an empty address list filters nothing: every contract's events
+        return RecentReports(start, by_pool)
+    for update in await ctx.deposit_updates.advance(start, int(latest["number"]), fetch, key=tuple(addresses)):
         by_pool.setdefault(update.pool, []).append(update)
     for updates in by_pool.values():
         updates.sort(key=lambda u: u.block)

@@ -89,6 +89,9 @@ async def check_endpoints(ctx: Context) -> None:
     metrics.HEAD_SLOT.set(best)
     healthy_el: list[ExecutionEndpoint] = []
     for endpoint in ctx.el.endpoints:
+        # Its head as it is now: reads about a block past it ask it again first (ExecutionClient), and a node
+        # that lost blocks (resynced, on another fork) is not taken for one at its old head.
+        endpoint.head = -1
         try:
             chain_id = await endpoint.w3.eth.chain_id
             block = await endpoint.w3.eth.get_block("latest")
@@ -102,6 +105,7 @@ async def check_endpoints(ctx: Context) -> None:
                 )
             if not healthy_el:
                 ctx.chain_clock = (int(block["timestamp"]), time.monotonic())
+            endpoint.head = int(block["number"])
             healthy_el.append(endpoint)
             metrics.ENDPOINT_UP.labels("execution", endpoint.label).set(1)
         except Exception as exc:
@@ -156,11 +160,18 @@ async def detect_oracle_access(ctx: Context) -> str:
 
 async def signer_may_report(ctx: Context) -> bool:
     assert ctx.account is not None
+    allowed = await may_report(ctx, ctx.account.address)
+    return ctx.has_role if allowed is None else allowed  # unknown: what the last pre-flight showed (report_pool)
+
+
+async def may_report(ctx: Context, address: str) -> bool | None:
+    """Whether `address` may report, as the oracle's access scheme says (FEEDER_ROLE, or ownership); None when
+    the scheme is unknown. This signer's right, and another reporter's seen in the mempool (reporting.mempool)."""
     if ctx.oracle_access == "access_control":
-        return bool(await ctx.el.view("AccountingOracle", ctx.oracle, "hasRole", ctx.feeder_role, ctx.account.address))
+        return bool(await ctx.el.view("AccountingOracle", ctx.oracle, "hasRole", ctx.feeder_role, address))
     if ctx.oracle_access == "ownable":
-        return str(await ctx.el.view("Ownable", ctx.oracle, "owner")).lower() == ctx.account.address.lower()
-    return ctx.has_role  # unknown: what the last pre-flight showed (pipeline.report_pool)
+        return str(await ctx.el.view("Ownable", ctx.oracle, "owner")).lower() == address.lower()
+    return None
 
 
 def gindex_problems(ctx: Context, on_chain: dict[str, int]) -> list[str]:
