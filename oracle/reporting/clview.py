@@ -15,9 +15,11 @@ from oracle.execution.el import ExecutionError
 from oracle.reporting.context import Anchor, Context, Pool
 from oracle.ssz.bkjson import read_debug_state
 from oracle.ssz.errors import SSZError
+from oracle.ssz.layouts import Layout
 from oracle.ssz.state import BeaconState, load_state
 
 log = structlog.get_logger("oracle.cycle")
+OPEN_STATES = ("active", "below_threshold")  # classify: the pools that are reported (send.report_check too)
 
 
 def state_timeout(ctx: Context) -> float:
@@ -35,7 +37,7 @@ async def load_cl_state(ctx: Context, node: BeaconNode, anchor: Anchor) -> Beaco
     if ctx.layout.family == "beaconkit":
         document = await node.state_document(str(anchor.slot), timeout=state_timeout(ctx))
         try:
-            layout, version, raw = read_debug_state(document)
+            layout, version, raw = await asyncio.to_thread(read_debug_state, document)  # off the loop: /healthz
         except SSZError as exc:
             raise EndpointError(node.label, "state", f"malformed state: {exc}") from None
         if layout.family != "beaconkit":
@@ -50,7 +52,7 @@ async def load_cl_state(ctx: Context, node: BeaconNode, anchor: Anchor) -> Beaco
     if big:
         log.info("merkleizing the state", slot=anchor.slot, megabytes=round(len(raw) / 1e6))
     try:
-        state = await asyncio.to_thread(load_state, raw, layout, ctx.cache)
+        state = await merkleize(ctx, raw, layout)
     except SSZError as exc:
         raise EndpointError(node.label, "state", f"malformed state: {exc}") from None
     metrics.PROOF_BUILD_SECONDS.labels("state").observe(time.perf_counter() - started)
@@ -63,6 +65,26 @@ async def load_cl_state(ctx: Context, node: BeaconNode, anchor: Anchor) -> Beaco
             node.label, "state", f"state of slot {anchor.slot} does not hash to the anchored block root"
         )
     return state
+
+
+async def merkleize(ctx: Context, raw: bytes | bytearray, layout: Layout) -> BeaconState:
+    """load_state in a worker thread, one at a time. A thread cannot be cancelled: a cycle that timed out while
+    it merkleized leaves it running on the shared ctx.cache, and the next cycle waits for it to end rather than
+    hash a second state beside it on that cache (and hold two states in memory)."""
+    previous = ctx.merkleization
+    if previous is not None and not previous.done():
+        log.warning("the last cycle's merkleization still runs (that cycle was cancelled): waiting for it to end")
+        await asyncio.wait({previous})
+    job = asyncio.ensure_future(asyncio.to_thread(load_state, raw, layout, ctx.cache))
+    job.add_done_callback(_consume)
+    ctx.merkleization = job
+    return await asyncio.shield(job)  # cancelling the cycle cancels the wait, not the job ctx.merkleization holds
+
+
+def _consume(job: asyncio.Future[BeaconState]) -> None:
+    """Take a job's exception, if any, so that one whose cycle was cancelled is not reported as unretrieved."""
+    if not job.cancelled():
+        job.exception()
 
 
 async def discover(ctx: Context, state: BeaconState) -> tuple[list[Pool], list[tuple[Pool, str]]]:
@@ -92,7 +114,7 @@ async def discover(ctx: Context, state: BeaconState) -> tuple[list[Pool], list[t
             skipped.append((Pool(index, pubkey, "unknown"), "unreadable"))
             continue
         states[pool_state] += 1
-        if pool_state in ("active", "below_threshold"):
+        if pool_state in OPEN_STATES:
             active.append(pool)
         else:
             skipped.append((pool, "fully_exited" if pool_state == "exited" else pool_state))
