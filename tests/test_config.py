@@ -73,7 +73,7 @@ service: {metrics_address: nowhere}
     expected = [
         "chain_id: required",
         "layout: 'nonsense' is not one of",
-        "beacon_endpoints[0]: 'ftp://x' is not an http(s) URL",
+        "beacon_endpoints[0]: ftp:// is not http(s) (x)",  # scheme and host only: a path may be an API key
         "execution_endpoints: at least one URL is required",
         "contracts.factory: '0x12' is not a 0x-prefixed 20-byte address",
         "signer.password_file: required with signer.keystore_file",

@@ -3,7 +3,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import hashlib
+import json
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -230,3 +235,39 @@ def error_class(status: int, body: bytes, content_type: str) -> tuple[type[Endpo
 def decode_json(data: bytes) -> Any:
     """JSON from a node: ValueError for anything malformed, a deeply nested body included (safejson)."""
     return safejson.loads(data)
+
+
+def _mapping(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    return dict(pairs)  # Python code at every object: the decoding thread can hand the GIL to the event loop
+
+
+def decode_json_in_worker(data: bytes) -> Any:
+    """decode_json for a large document, in a worker thread: the C decoder holds the GIL from start to end of
+    a plain json.loads (~1 s for 50 MB, the loop frozen however it was called); a Python hook at each object
+    lets the interpreter switch threads there. The collector is paused meanwhile: a decoded document holds no
+    cycles, and full collections over its millions of new objects would hold the GIL for 100 ms at a time."""
+    if safejson.nesting_depth(data) > safejson.MAX_DEPTH:
+        raise ValueError(f"JSON nests deeper than {safejson.MAX_DEPTH} levels")
+    try:
+        with _collector_paused():
+            return json.loads(data, object_pairs_hook=_mapping)
+    except RecursionError:
+        raise ValueError("JSON nests too deeply") from None
+
+
+_collector = {"pauses": 0}
+_collector_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    with _collector_lock:
+        _collector["pauses"] += 1
+        gc.disable()
+    try:
+        yield
+    finally:
+        with _collector_lock:
+            _collector["pauses"] -= 1
+            if not _collector["pauses"]:
+                gc.enable()

@@ -20,6 +20,7 @@ from oracle.beacon.answers import (
     Header,
     Syncing,
     decode_json,
+    decode_json_in_worker,
     error_class,
     parse_bkit_proof,
     parse_genesis,
@@ -35,18 +36,34 @@ T = TypeVar("T")
 
 
 # Caps on what one answer may hold: a node is input like any other, and a reply of hundreds of MB (or a
-# Content-Length that claims so) must not take the daemon's memory.
+# Content-Length that claims so) must not take the daemon's memory. An SSZ state is read into one buffer, as
+# large as Ethereum's grow; beacon-kit's JSON state costs ~5x its size once decoded, so it has a cap of its own
+# (endpoints.max_json_state_megabytes).
 MAX_JSON_BYTES = 32 << 20
 MAX_STATE_BYTES = 2 << 30
+MAX_JSON_STATE_BYTES = 64 << 20
+# aiohttp errors whose text names host:port at most; any other's text may hold the URL, path and API key
+# included (TooManyRedirects, InvalidURL, ClientResponseError), and only its class is said.
+_PLAIN_ERRORS = (aiohttp.ClientConnectorError, aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError)
 
 
 class BeaconNode:
-    def __init__(self, url: str, session: aiohttp.ClientSession, timeout: float, retry_budget: float) -> None:
+    def __init__(
+        self,
+        url: str,
+        session: aiohttp.ClientSession,
+        timeout: float,
+        retry_budget: float,
+        *,
+        label: str | None = None,
+        max_json_state_bytes: int = MAX_JSON_STATE_BYTES,
+    ) -> None:
         self.url = url.rstrip("/")
-        self.label = endpoint_label(url)
+        self.label = label or endpoint_label(url)  # metrics.endpoint_labels: unique among the endpoints
         self.session = session
         self.timeout = aiohttp.ClientTimeout(total=timeout)
         self.retry_budget = retry_budget
+        self.max_json_state_bytes = max_json_state_bytes
 
     async def _request(
         self,
@@ -58,6 +75,7 @@ class BeaconNode:
         body: Any = None,
         timeout: aiohttp.ClientTimeout | None = None,
         max_bytes: int | None = None,
+        cap_setting: str = "",
     ) -> tuple[bytes, str]:
         started = time.perf_counter()
         try:
@@ -71,11 +89,10 @@ class BeaconNode:
                 kind = response.content_type
                 status = response.status
                 cap = (max_bytes or MAX_JSON_BYTES) if status < 400 else 65536
-                data = await _read_capped(response, cap, self.label, route)
+                data = await _read_capped(response, cap, self.label, route, cap_setting if status < 400 else "")
         except (TimeoutError, aiohttp.ClientError) as exc:
             metrics.BEACON_ERRORS.labels(self.label, "connection").inc()
-            reason = type(exc).__name__ if isinstance(exc, asyncio.TimeoutError) else str(exc) or type(exc).__name__
-            raise EndpointError(self.label, route, f"request failed: {reason}", retryable=True) from None
+            raise EndpointError(self.label, route, f"request failed: {_reason(exc)}", retryable=True) from None
         finally:
             metrics.BEACON_SECONDS.labels(self.label, route).observe(time.perf_counter() - started)
         if status >= 400:
@@ -205,13 +222,17 @@ class BeaconNode:
             )
 
     async def state_document(self, state_id: str, timeout: float = 600) -> Any:
-        """The debug state as JSON, the whole response (beacon-kit serves no SSZ; its `version` names the fork)."""
-        return await self.json(
-            "state",
-            f"/eth/v2/debug/beacon/states/{state_id}",
-            timeout=aiohttp.ClientTimeout(total=timeout),
-            max_bytes=MAX_STATE_BYTES,
-        )
+        """The debug state as JSON, the whole response (beacon-kit serves no SSZ; its `version` names the fork),
+        under its own cap and decoded in a worker thread, so that the loop (and /healthz) answers meanwhile."""
+        route = "state"
+        data, kind = await self.call("GET", route, f"/eth/v2/debug/beacon/states/{state_id}",
+                                     timeout=aiohttp.ClientTimeout(total=timeout), max_bytes=self.max_json_state_bytes,
+                                     cap_setting="endpoints.max_json_state_megabytes")  # fmt: skip
+        try:
+            return await asyncio.to_thread(decode_json_in_worker, data)
+        except ValueError as exc:
+            metrics.BEACON_ERRORS.labels(self.label, "malformed").inc()
+            raise EndpointError(self.label, route, f"answer is not JSON ({kind}): {exc}") from None
 
     # -- beacon-kit proofs -----------------------------------------------------------------------------
 
@@ -222,13 +243,26 @@ class BeaconNode:
         return result
 
 
-async def _read_capped(response: aiohttp.ClientResponse, max_bytes: int, label: str, route: str) -> bytes:
+def _reason(exc: BaseException) -> str:
+    """A failed request in a few words, never its URL."""
+    if isinstance(exc, _PLAIN_ERRORS) and str(exc):
+        return str(exc)
+    if isinstance(exc, aiohttp.ClientResponseError) and exc.status:
+        return f"{type(exc).__name__} (HTTP {exc.status})"
+    return type(exc).__name__
+
+
+async def _read_capped(
+    response: aiohttp.ClientResponse, max_bytes: int, label: str, route: str, setting: str = ""
+) -> bytes:
+    """The body, refused once it passes `max_bytes` (named by its `setting`, if one sets it)."""
+    which = f" ({setting})" if setting else ""
     declared = response.content_length
     if declared is not None and declared > max_bytes:
-        raise EndpointError(label, route, f"answer of {declared} bytes exceeds the cap of {max_bytes}")
+        raise EndpointError(label, route, f"answer of {declared} bytes exceeds the cap of {max_bytes}{which}")
     data = bytearray()
     async for chunk in response.content.iter_chunked(1 << 16):
         data += chunk
         if len(data) > max_bytes:
-            raise EndpointError(label, route, f"answer longer than the cap of {max_bytes} bytes")
+            raise EndpointError(label, route, f"answer longer than the cap of {max_bytes} bytes{which}")
     return bytes(data)

@@ -10,6 +10,7 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, get_origin, get_type_hints
+from urllib.parse import urlsplit
 
 import yaml
 
@@ -20,7 +21,6 @@ from oracle.ssz.layouts import LAYOUT_NAMES
 PRESETS_DIR = Path(os.environ.get("POOL_ORACLE_PRESET_DIR", Path(__file__).resolve().parents[2] / "config"))
 ADDRESS_RE = re.compile(r"^0x[0-9a-fA-F]{40}$")
 ROOT_RE = re.compile(r"^0x[0-9a-fA-F]{64}$")
-URL_RE = re.compile(r"^https?://[^\s/]+")
 
 
 def _convert(value: Any, kind: Any, where: str, problems: list[str]) -> Any:
@@ -92,7 +92,7 @@ def _env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
         if not name.startswith(ENV_PREFIX):
             continue
         key = name[len(ENV_PREFIX) :].lower()
-        if key in top and key not in SECTIONS:
+        if (key in top and key not in SECTIONS) or key == "preset":  # POOL_ORACLE_PRESET picks the preset
             out[key] = value
             continue
         for section in SECTIONS:
@@ -142,11 +142,11 @@ def load_settings(path: str | Path | None, environ: Mapping[str, str] | None = N
     if path is not None:
         data = _read_yaml(Path(path), problems)
     env = _env_overrides(environ)
-    preset = env.get("preset") or data.pop("preset", None)
-    env.pop("preset", None)
+    from_file = data.pop("preset", None)
+    preset = env.pop("preset", None) or from_file  # POOL_ORACLE_PRESET wins, as every variable does
     if preset:
         preset_path = PRESETS_DIR / f"{preset}.yaml"
-        if not preset_path.is_file():
+        if not isinstance(preset, str) or preset not in preset_names():
             problems.append(f"preset: unknown preset {preset!r}; known: {', '.join(preset_names())}")
         else:
             data = _merge(_read_yaml(preset_path, problems), data)
@@ -185,8 +185,9 @@ def validate(s: Settings, base: Path) -> list[str]:
         if not urls:
             problems.append(f"{name}: at least one URL is required")
         for i, url in enumerate(urls):
-            if not URL_RE.match(url):
-                problems.append(f"{name}[{i}]: {url!r} is not an http(s) URL")
+            problem = url_problem(url)
+            if problem:
+                problems.append(f"{name}[{i}]: {problem}")
     if not s.contracts.factory:
         problems.append("contracts.factory: required (set it in the config or POOL_ORACLE_CONTRACTS_FACTORY)")
     for name in ("factory", "withdrawal_vault", "accounting_oracle", "beacon_deposit"):
@@ -200,7 +201,7 @@ def validate(s: Settings, base: Path) -> list[str]:
         problems.append("signer.password_file: required with signer.keystore_file")
     for name in ("keystore_file", "password_file", "key_file"):
         value = getattr(signer, name)
-        if value and not (base / value).expanduser().is_file():
+        if value and not (base / Path(value).expanduser()).is_file():
             problems.append(f"signer.{name}: {value} is not a readable file")
     r = s.reporting
     positive = [
@@ -213,7 +214,9 @@ def validate(s: Settings, base: Path) -> list[str]:
         ("transactions.replace_after_seconds", s.transactions.replace_after_seconds),
         ("endpoints.request_timeout_seconds", s.endpoints.request_timeout_seconds),
         ("endpoints.retry_budget_seconds", s.endpoints.retry_budget_seconds),
+        ("endpoints.log_range_blocks", s.endpoints.log_range_blocks),
         ("service.watchdog_seconds", s.service.watchdog_seconds),
+        ("endpoints.max_json_state_megabytes", s.endpoints.max_json_state_megabytes),
     ]
     for name, value in positive:
         if value <= 0:
@@ -224,6 +227,8 @@ def validate(s: Settings, base: Path) -> list[str]:
         ("reporting.withdrawal_lookback_blocks", r.withdrawal_lookback_blocks),
         ("reporting.send_jitter_max_seconds", r.send_jitter_max_seconds),
         ("transactions.priority_fee_gwei", s.transactions.priority_fee_gwei),
+        ("reporting.min_drift_gwei", r.min_drift_gwei),
+        ("service.stop_grace_seconds", s.service.stop_grace_seconds),
     ):
         if value < 0:
             problems.append(f"{name}: must not be negative, got {value}")
@@ -235,6 +240,13 @@ def validate(s: Settings, base: Path) -> list[str]:
             f"({s.transactions.receipt_timeout_seconds:g} >= {r.cycle_timeout_seconds:g} - 10): a cycle must outlive "
             "its wait for a receipt"
         )
+    longest_gap = r.interval_seconds + r.cycle_timeout_seconds
+    if s.service.watchdog_seconds <= longest_gap:
+        problems.append(
+            f"service.watchdog_seconds: {s.service.watchdog_seconds:g} must exceed reporting.interval_seconds + "
+            f"reporting.cycle_timeout_seconds ({r.interval_seconds:g} + {r.cycle_timeout_seconds:g}): /healthz would "
+            "fail, and a liveness probe restart the daemon, in a cycle it is allowed to run"
+        )
     if s.transactions.gas_limit_margin < 1:
         problems.append("transactions.gas_limit_margin: must be at least 1")
     problem = metrics_address_problem(s.service.metrics_address)
@@ -244,16 +256,66 @@ def validate(s: Settings, base: Path) -> list[str]:
         problems.append(f"service.log_format: {s.service.log_format!r} is not auto, json or console")
     if s.service.log_level not in ("debug", "info", "warning", "error"):
         problems.append(f"service.log_level: {s.service.log_level!r} is not debug, info, warning or error")
+    problems += keeper_problems(s)
     return problems
 
 
 def resolve_path(settings_path: str | Path | None, value: str) -> Path:
+    """A path from the settings: `~` expanded first, then a relative one taken from the config file's folder."""
     base = Path(settings_path).parent if settings_path else Path.cwd()
-    return (base / value).expanduser()
+    return base / Path(value).expanduser()
+
+
+def url_problem(url: str) -> str | None:
+    """What is wrong with an endpoint URL, naming it by scheme and host only (its path may be an API key)."""
+    parts = urlsplit(url)
+    host = parts.hostname or "no host"
+    if parts.scheme not in ("http", "https"):
+        if parts.scheme and parts.netloc:
+            return f"{parts.scheme}:// is not http(s) ({host})"
+        return "not an http(s) URL"
+    if not parts.hostname:
+        return f"an {parts.scheme} URL without a host"
+    try:
+        parts.port  # noqa: B018 (raises for a port out of range or not a number)
+    except ValueError:
+        port = parts.netloc.rsplit(":", 1)[-1]  # said only if it is a number: anything else may be a secret
+        return f"port {port} is out of range ({host})" if port.isdigit() else f"the port is not a number ({host})"
+    return None
+
+
+def split_host_port(address: str) -> tuple[str, int] | None:
+    """(host, port) of host:port or [IPv6]:port (the brackets dropped), or None if it is neither."""
+    host, _, port = address.rpartition(":")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+        if not host or "[" in host or "]" in host:
+            return None
+    elif "[" in host or "]" in host:
+        return None
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        return None
+    return host, int(port)
 
 
 def metrics_address_problem(address: str) -> str | None:
-    host, _, port = address.rpartition(":")
-    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+    if split_host_port(address) is None:
         return f"{address!r} is not host:port"
     return None
+
+
+def keeper_problems(s: Settings) -> list[str]:
+    k = s.keeper
+    problems = [f"keeper.pools[{i}]: {a!r} is not a 0x-prefixed 20-byte address"
+                for i, a in enumerate(k.pools) if not ADDRESS_RE.match(a)]  # fmt: skip
+    for name, value, least in (
+        ("keeper.gas_budget_per_cycle", k.gas_budget_per_cycle, 21_000),
+        ("keeper.max_finalize_batch", k.max_finalize_batch, 1),
+        ("keeper.finalize_lookback_blocks", k.finalize_lookback_blocks, 0),
+        ("keeper.min_rewards_gwei", k.min_rewards_gwei, 0),
+        ("keeper.retry_full_exit_after_blocks", k.retry_full_exit_after_blocks, 0),
+        ("keeper.max_exit_fee_gwei", k.max_exit_fee_gwei, 0),
+    ):
+        if value < least:
+            problems.append(f"{name}: must be at least {least}, got {value}")
+    return problems

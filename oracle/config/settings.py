@@ -90,6 +90,12 @@ class Reporting:
         2.0,
         "Before sending, wait a random time up to this and re-check, so that two reporters do not both send.",
     )
+    min_drift_gwei: int = setting(
+        0,
+        "A report is due only when the proven balance differs from totalDeposits by at least this (gwei; either "
+        "way): on Ethereum every epoch's rewards move it, and reporting each one spends more in gas than it "
+        "books. 0: any change (beacon-kit applies no rewards). Holds apply as ever to a report that is due.",
+    )
     dry_run: bool = setting(False, "Prove, reconcile and pre-flight, but never send.")
 
 
@@ -113,11 +119,22 @@ class Endpoints:
     retry_budget_seconds: float = setting(20.0, "Retries of one call stop after this long (then the next endpoint).")
     max_head_lag_slots: int = setting(4, "A beacon endpoint whose head trails the best by more is set aside.")
     max_block_age_seconds: int = setting(120, "An EL endpoint whose latest block is older is set aside.")
+    log_range_blocks: int = setting(
+        10_000,
+        "The widest block range of one eth_getLogs request. An EL endpoint that refuses a range (its provider "
+        "caps them lower) gets ranges half as wide, down to 8 blocks, for the life of the process.",
+    )
+    max_json_state_megabytes: int = setting(
+        64,
+        "beacon-kit: a JSON debug state longer than this (MiB) is refused. Berachain mainnet's, a few hundred "
+        "validators, is ~6 MB (its randao_mixes and root lists ~5.6 MB, ~0.5 KB per validator): 64 leaves room "
+        "for ~100,000 validators. (Ethereum clients' SSZ states are read into one buffer, capped at 2 GiB.)",
+    )
 
 
 @dataclass(frozen=True)
 class Service:
-    metrics_address: str = setting("127.0.0.1:9464", "host:port of the metrics and health server.")
+    metrics_address: str = setting("127.0.0.1:9464", "host:port (or [IPv6]:port) of the metrics and health server.")
     journal_path: str = setting(
         "pool-oracle.sqlite",
         "SQLite journal of every report (put it on a volume); a relative path is taken from the config file's "
@@ -125,7 +142,67 @@ class Service:
     )
     log_format: str = setting("auto", "auto (console on a terminal, else JSON), json or console.")
     log_level: str = setting("info", "debug, info, warning or error.")
-    watchdog_seconds: float = setting(600.0, "/healthz fails when no cycle has finished for this long.")
+    watchdog_seconds: float = setting(
+        600.0,
+        "/healthz fails when no cycle has finished for this long; it must exceed reporting.interval_seconds + "
+        "reporting.cycle_timeout_seconds (the longest time between two cycle ends), or a liveness probe restarts "
+        "the daemon in a cycle it is allowed to run.",
+    )
+    stop_grace_seconds: float = setting(
+        5.0,
+        "On SIGTERM or SIGINT, the cycle in progress gets this long to end by itself (a report being sent is "
+        "broadcast, its receipt awaited), then it is cancelled where it waits: a transaction is journalled "
+        "before it is broadcast, and the next start follows it. Keep it below the orchestrator's grace period.",
+    )
+
+
+@dataclass(frozen=True)
+class Keeper:
+    enabled: bool = setting(
+        False,
+        "Do the pools' permissionless duties after each cycle's reports (any key with gas; FEEDER_ROLE is not "
+        "needed). Without a signer the duties due are only logged and counted.",
+    )
+    pools: tuple[str, ...] = setting(
+        None, "StakingPool addresses whose duties this keeper does; empty: every pool discovered.", factory=tuple
+    )
+    gas_budget_per_cycle: int = setting(
+        3_000_000, "Gas (limits, estimate x transactions.gas_limit_margin) the keeper may spend in one cycle."
+    )
+    activation: bool = setting(
+        True,
+        "activateStakingPool for a registered pool once its validator is on the CL with its first deposit (three "
+        "proofs from our engine at one slot).",
+    )
+    finalize_withdrawals: bool = setting(
+        True, "finalizeWithdrawalRequests for the stakers' requests whose delay has passed and that the vault can pay."
+    )
+    finalize_lookback_blocks: int = setting(
+        518_400,
+        "How far back to look for withdrawal requests not finalized yet (read once, then incrementally); four "
+        "times Berachain's 129,600-block finalization delay.",
+    )
+    max_finalize_batch: int = setting(50, "At most this many requests in one finalizeWithdrawalRequests.")
+    process_rewards: bool = setting(
+        True, "processRewards when a pool's StakingRewardsVault holds at least keeper.min_rewards_gwei."
+    )
+    min_rewards_gwei: int = setting(
+        100_000_000_000, "Rewards waiting (gwei) that make processRewards due (default 100 BERA / ETH)."
+    )
+    retry_full_exit: bool = setting(
+        True,
+        "retryFullExit (payable) for a fully exited pool whose validator is still active on the CL "
+        "keeper.retry_full_exit_after_blocks after the exit was triggered (its EIP-7002 request was dropped).",
+    )
+    retry_full_exit_after_blocks: int = setting(
+        49_153,
+        "Blocks after FullExitTriggered before an exit counts as dropped (Berachain's WITHDRAWAL_FLIGHT_BLOCK_DELAY).",
+    )
+    max_exit_fee_gwei: float = setting(
+        10_000_000.0,
+        "Most that retryFullExit pays for the EIP-7002 request fee (getWithdrawalRequestFee, which rises "
+        "exponentially with the queue); above it the retry waits (default 0.01 BERA / ETH).",
+    )
 
 
 @dataclass(frozen=True)
@@ -144,6 +221,7 @@ class Settings:
     transactions: Transactions = field(default_factory=Transactions, metadata={"help": ""})
     endpoints: Endpoints = field(default_factory=Endpoints, metadata={"help": ""})
     service: Service = field(default_factory=Service, metadata={"help": ""})
+    keeper: Keeper = field(default_factory=Keeper, metadata={"help": ""})
 
     @property
     def audit_only(self) -> bool:

@@ -40,6 +40,16 @@ def loose_secret_files(settings: Settings, config_path: str | Path | None) -> li
     return loose
 
 
+def is_eip2335(keystore: object) -> bool:
+    """A validator operator's BLS keystore (EIP-2335: version 4, crypto.kdf/checksum/cipher objects), which an
+    execution-layer (Web3 Secret Storage, version 3) decryption would report as a wrong password."""
+    if not isinstance(keystore, dict) or keystore.get("version") != 4:
+        return False
+    crypto = keystore.get("crypto")
+    parts = ("kdf", "checksum", "cipher")
+    return isinstance(crypto, dict) and all(isinstance(crypto.get(part), dict) for part in parts)
+
+
 def load_signer(settings: Settings, config_path: str | Path | None) -> LocalAccount | None:
     """The signing account, or None for audit mode (no signer configured)."""
     signer = settings.signer
@@ -65,6 +75,11 @@ def load_signer(settings: Settings, config_path: str | Path | None) -> LocalAcco
             raise SignerError(
                 f"signer.keystore_file {keystore_path}: not a JSON keystore ({type(exc).__name__})"
             ) from None
+        if is_eip2335(keystore):
+            raise SignerError(
+                f"signer.keystore_file {keystore_path}: an EIP-2335 validator (BLS) keystore, not an execution-layer "
+                "key: give the keystore (or key_file) of the account holding FEEDER_ROLE"
+            )
         try:
             password = password_path.read_text().rstrip("\r\n")
         except (OSError, UnicodeDecodeError) as exc:

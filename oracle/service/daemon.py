@@ -14,17 +14,48 @@ from oracle.beacon.answers import EndpointError
 from oracle.config.settings import Settings
 from oracle.execution.el import ExecutionError
 from oracle.journal import JournalError
-from oracle.reporting.context import Context, CycleError
+from oracle.keeper.run import DUTIES
+from oracle.reporting.context import Context, CycleError, CycleResult
 from oracle.reporting.pipeline import run_cycle
 from oracle.service.http import Health, serve
 
 log = structlog.get_logger("oracle.daemon")
 
 
+async def cycle_until_stopped(ctx: Context, settings: Settings, stop: asyncio.Event) -> CycleResult | None:
+    """One cycle, or None if SIGTERM (or SIGINT) stopped it. A stop gives the cycle service.stop_grace_seconds
+    to end by itself, then cancels it where it waits: every wait is a safe point, as a crash there is (each
+    transaction is journalled before it is broadcast; the next start follows it, receipt or rebroadcast)."""
+    cycle = asyncio.create_task(run_cycle(ctx, send=not settings.reporting.dry_run))
+    stopping = asyncio.create_task(stop.wait())
+    try:
+        await asyncio.wait({cycle, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        grace = settings.service.stop_grace_seconds
+        if not cycle.done():
+            log.info("stopping: the cycle in progress has a few seconds to end", grace_seconds=grace)
+            await asyncio.wait({cycle}, timeout=grace)
+        if not cycle.done():
+            log.warning("stopping mid-cycle: cancelled where it waited; the journal keeps any transaction in "
+                        "flight, and the next start follows it", grace_seconds=grace)  # fmt: skip
+            await _cancel(cycle)
+            return None
+        return cycle.result()
+    finally:
+        stopping.cancel()
+        await _cancel(cycle)  # the cycle timed out (or the daemon was cancelled) while this waited
+
+
+async def _cancel(task: asyncio.Task[CycleResult]) -> None:
+    if not task.done():
+        task.cancel()
+        await asyncio.wait({task})
+
+
 async def run_daemon(settings: Settings, account: LocalAccount | None, stop: asyncio.Event) -> None:
     health = Health(settings.service.watchdog_seconds)
     runner = await serve(health, settings.service.metrics_address)
     ctx = await Context.open(settings, account)
+    ctx.duties = DUTIES
     log.info("started", network=settings.network, layout=settings.layout, metrics=settings.service.metrics_address,
              signer=ctx.account.address if ctx.account else None)  # fmt: skip
     try:
@@ -34,7 +65,9 @@ async def run_daemon(settings: Settings, account: LocalAccount | None, stop: asy
             result_label = "ok"
             try:
                 async with asyncio.timeout(settings.reporting.cycle_timeout_seconds):
-                    result = await run_cycle(ctx, send=not settings.reporting.dry_run)
+                    result = await cycle_until_stopped(ctx, settings, stop)
+                if result is None:  # stopped mid-cycle: not counted as a cycle
+                    break
                 health.ready, health.ready_reason, health.mode = True, "ok", result.mode
                 outcomes = [p.outcome for p in result.pools]
                 log.info("cycle done", slot=result.anchor.slot if result.anchor else None, mode=result.mode,

@@ -3,12 +3,14 @@ the watchdog window) and /readyz (endpoints reachable and synced at the last che
 
 from __future__ import annotations
 
+import errno
 import time
 from dataclasses import dataclass, field
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from oracle.config.loading import split_host_port
 from oracle.metrics import REGISTRY
 
 
@@ -54,9 +56,23 @@ def build_app(health: Health) -> web.Application:
     return app
 
 
+class ServiceError(Exception):
+    """The service cannot start (its address is taken): one line, exit 2."""
+
+
 async def serve(health: Health, address: str) -> web.AppRunner:
-    host, _, port = address.rpartition(":")
+    """Serve on host:port or [IPv6]:port; ServiceError, one line, if the address cannot be bound."""
+    parsed = split_host_port(address)
+    if parsed is None:
+        raise ServiceError(f"metrics address {address!r} is not host:port")
+    host, port = parsed
     runner = web.AppRunner(build_app(health), access_log=None)
     await runner.setup()
-    await web.TCPSite(runner, host, int(port)).start()
+    try:
+        await web.TCPSite(runner, host, port).start()
+    except OSError as exc:
+        await runner.cleanup()
+        reason = "the address is in use" if exc.errno == errno.EADDRINUSE else exc.strerror or type(exc).__name__
+        raise ServiceError(f"cannot serve /metrics and /healthz on {address} ({reason}): "
+                           "set service.metrics_address or --metrics-address") from None  # fmt: skip
     return runner
