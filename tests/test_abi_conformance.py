@@ -67,6 +67,17 @@ def test_every_entry_the_daemon_uses_is_in_the_published_abi(network: str, name:
         assert entry in deployed, (network, name, entry.get("name"))
 
 
+def test_the_pol_next_entries_are_those_berachain_published_after_the_abis() -> None:
+    """retryFullExit (PoL-Next, newer than the February 2026 ABIs): as the guides' frontend declares it, its
+    errors as the operator guide names them (tests/data/berachain-pol-next, ORIGIN.md); and the devnet's vault
+    has them."""
+    fragments = [json.loads(p.read_text()) for p in sorted((DATA / "berachain-pol-next").glob("*.json"))]
+    published_next = [entry for fragment in fragments for entry in fragment]
+    assert {signature(e) for e in abi("WithdrawalVaultPoLNext")} == {signature(e) for e in published_next}
+    devnet = {identity(e) for e in named(load_artifacts()["contracts"]["WithdrawalVault"]["abi"])}
+    assert all(identity(e) in devnet for e in abi("WithdrawalVaultPoLNext"))
+
+
 # Each devnet contract and the published one it imitates.
 IMITATIONS = {
     "AccountingOracle": "contracts-staking-pools/AccountingOracle.json",

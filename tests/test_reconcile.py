@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from oracle.reporting.reconcile import Decision, Lags, Limits, PoolBooks, predicted_share_price, reconcile
@@ -84,3 +86,53 @@ def test_a_trough_would_show_in_the_predicted_price() -> None:
     assert d.action == "hold"
     assert d.predicted_share_price_wei < b.share_price_wei
     assert predicted_share_price(b, b.total_deposits_wei) == b.share_price_wei
+
+
+# -- the CL-exit path: a validator the CL exited by itself, as the audited StakingPool.updateTotalDeposits(0)
+# closes its pool (May 2026 audit, I-2) --------------------------------------------------------------------------
+
+SWEPT = Lags(forced_exit=True, withdrawn=True)  # exited on the CL and its balance swept to the vault
+STAKE = PoolBooks(300 * ETHER, 300 * ETHER, 300 * ETHER, ETHER, 250 * ETHER, True)
+
+
+def test_the_zero_report_is_due_once_the_cl_exited_and_swept_the_validator() -> None:
+    """The whole stake leaves totalDeposits: far past both bounds, which weigh what the chain does not explain
+    (the CL's exit and sweep explain all of it)."""
+    d = decide(0, SWEPT, b=STAKE)
+    assert d.action == "report" and d.reasons == () and d.new_total_deposits_wei == 0
+    # The CL honours no EL withdrawal request for an exited validator: a recent one does not hold it.
+    requested = dataclasses.replace(SWEPT, recent_withdrawal_requests=1, allocated_withdrawals_wei=ETHER)
+    assert decide(0, requested, b=STAKE).action == "report"
+
+
+@pytest.mark.parametrize(
+    ("lags", "reason"),
+    [
+        (NO_LAGS, "zero_balance_not_exited"),  # active (the balance withdrawn without an exit)
+        (Lags(forced_exit=True), "zero_balance_not_exited"),  # exit initiated, not swept
+        (dataclasses.replace(SWEPT, deposits_in_flight_gwei=10 * GWEI), "deposit_in_flight"),
+        (dataclasses.replace(SWEPT, pending_deposits_in_state=1), "deposit_in_flight"),
+        (dataclasses.replace(SWEPT, deposit_lag_unknown=True), "deposit_lag_unknown"),
+        (dataclasses.replace(SWEPT, pending_withdrawal_gwei=GWEI), "withdrawal_in_flight"),
+    ],
+)
+def test_no_zero_report_while_the_validator_may_still_hold_stake(lags: Lags, reason: str) -> None:
+    d = decide(0, lags, b=STAKE)
+    assert d.action == "hold" and reason in d.reasons, d
+
+
+def test_no_report_while_the_cl_exit_still_has_a_balance_to_sweep() -> None:
+    exiting = Lags(forced_exit=True, exiting=True)
+    d = decide(299, exiting, b=STAKE)
+    assert d.action == "hold" and "cl_forced_exit" in d.reasons
+
+
+def test_a_zero_report_too_close_to_max_timestamp_age_waits() -> None:
+    assert decide(0, SWEPT, b=STAKE, age=500).reasons == ("proof_too_old",)
+
+
+def test_a_report_below_the_minimum_effective_balance_is_sent() -> None:
+    """The audited updateTotalDeposits has no minimum rule (a non-zero value only overwrites totalDeposits);
+    the minimum bites in notifyWithdrawalRequest. A true balance below it is reported like any other."""
+    d = decide(290, b=dataclasses.replace(STAKE, min_effective_balance_wei=295 * ETHER))
+    assert d.action == "report" and d.reasons == ()

@@ -4,6 +4,7 @@ pre-flight -> send -> journal and metrics. Each stage is a function of its input
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import time
 from collections.abc import Awaitable, Callable
@@ -18,12 +19,12 @@ from oracle.execution.el import ExecutionError
 from oracle.reporting.anchor import pin_anchor
 from oracle.reporting.books import collect_lags, read_books
 from oracle.reporting.clview import discover, load_cl_state
-from oracle.reporting.context import Anchor, Context, CycleError, CycleResult, Pool, PoolResult
+from oracle.reporting.context import Anchor, Context, CycleError, CycleFacts, CycleResult, Pool, PoolResult
 from oracle.reporting.daily import DAY_SECONDS, RecentReports, Update, changed_last_day, recent_updates
 from oracle.reporting.endpoints import check_endpoints
 from oracle.reporting.proofs import ProvenBalance
 from oracle.reporting.prove import prove
-from oracle.reporting.reconcile import SHARE, Decision, Lags, Limits, reconcile
+from oracle.reporting.reconcile import SHARE, Decision, Lags, Limits, PoolBooks, reconcile
 from oracle.reporting.send import preflight, reopen_reorged, resume_in_flight, submit
 from oracle.ssz.errors import ProofError, SSZError
 from oracle.ssz.state import BeaconState
@@ -42,10 +43,15 @@ def _labels(ctx: Context, pool: Pool) -> tuple[str, str, str]:
     return ctx.settings.network, pool.address, str(pool.index)
 
 
-async def run_cycle(ctx: Context, *, send: bool = True, confirm: Confirm | None = None) -> CycleResult:
+async def read_chain(ctx: Context, *, send: bool) -> tuple[CycleFacts, dict[str, Any]]:
+    """The first half of every cycle (and of the keeper's one-shot commands): endpoints checked, what the journal
+    holds in flight followed (when sending), the anchor pinned, the state proven, the pools discovered, and the
+    EL block every later read of the cycle is made at. Returns the facts and that block."""
     await check_endpoints(ctx)
     if send:  # status and --dry-run look, and never rebroadcast what the journal holds
         await resume_in_flight(ctx)
+        if ctx.duties is not None:
+            await ctx.duties.resume(ctx)
     errors = []
     for node in ctx.healthy_beacon:
         try:
@@ -71,10 +77,20 @@ async def run_cycle(ctx: Context, *, send: bool = True, confirm: Confirm | None 
     pools, skipped = await discover(ctx, state)
     for pool, reason in skipped:
         bound.info("pool skipped", pool=pool.address, validator_index=pool.index, reason=reason)
+        if reason == "fully_exited":
+            clear_forced_exit(ctx, pool)
     # One EL block for the lags and the books: a stake between reading the one and the other would look like
     # a balance drop with nothing in flight, and a report would wipe it from the share price.
     latest = await ctx.el.block("latest")
-    books_block = int(latest["number"])
+    return CycleFacts(anchor, state, node, pools, skipped, int(latest["number"])), latest
+
+
+async def run_cycle(ctx: Context, *, send: bool = True, confirm: Confirm | None = None) -> CycleResult:
+    facts, latest = await read_chain(ctx, send=send)
+    anchor, state, node, pools, skipped, books_block = (
+        facts.anchor, facts.state, facts.node, facts.reported, facts.skipped, facts.books_block,
+    )  # fmt: skip
+    bound = log.bind(slot=anchor.slot, timestamp=anchor.timestamp)
     lags = await collect_lags(ctx, anchor, state, pools, books_block)
     result = CycleResult(anchor, ctx.mode, skipped=skipped)
     limits = Limits(
@@ -82,9 +98,10 @@ async def run_cycle(ctx: Context, *, send: bool = True, confirm: Confirm | None 
         ctx.settings.reporting.max_change_per_day,
         ctx.max_timestamp_age,
         ctx.settings.reporting.timestamp_margin_seconds,
+        ctx.settings.reporting.min_drift_gwei,
     )
     try:
-        updates: RecentReports | None = await recent_updates(ctx, latest)
+        updates: RecentReports | None = await recent_updates(ctx, latest, pools)
     except ExecutionError as exc:
         updates = None
         bound.warning("reports of the last day unreadable on chain: the daily bound counts this journal's only",
@@ -99,7 +116,32 @@ async def run_cycle(ctx: Context, *, send: bool = True, confirm: Confirm | None 
             metrics.REPORTS.labels("failed").inc()
             bound.error("pool failed this cycle", pool=pool.address, validator_index=pool.index, error=str(exc)[:300])
         result.pools.append(entry)
+    if ctx.duties is not None:  # after the reports: they come first on the one nonce sequence
+        try:
+            result.duties = await ctx.duties.run(ctx, facts, send)
+        except (EndpointError, ExecutionError, ProofError, SSZError) as exc:
+            bound.error("keeper duties failed this cycle", error=str(exc)[:300])
     return result
+
+
+def name_forced_exit(lags: Lags, labels: tuple[str, str, str], plog: Any, proven_gwei: int) -> None:
+    """A CL-forced exit (the CL exits an open pool's validator by itself: an eviction from a full validator set,
+    say) is named in the metric and the logs until the report of 0 closes the pool."""
+    metrics.CL_FORCED_EXIT.labels(*labels).set(1 if lags.forced_exit else 0)
+    if not lags.forced_exit:
+        return
+    if lags.withdrawn:
+        plog.error("the CL exited this pool's validator by itself and swept its stake to the WithdrawalVault "
+                   "(CL-forced exit): the report of 0 closes the pool", proven_gwei=proven_gwei)  # fmt: skip
+    else:
+        plog.error("the CL is exiting this pool's validator though the pool never triggered a full exit "
+                   "(CL-forced exit): the report of 0 waits for the sweep", proven_gwei=proven_gwei)  # fmt: skip
+
+
+def clear_forced_exit(ctx: Context, pool: Pool) -> None:
+    """A closed pool's CL-forced exit is over: its gauge goes, so that the alert ends with it."""
+    with contextlib.suppress(KeyError):
+        metrics.CL_FORCED_EXIT.remove(*_labels(ctx, pool))
 
 
 def explained_topups(topups: tuple[tuple[int, int], ...], day: list[Update], day_start: int) -> tuple[int, int]:
@@ -144,11 +186,16 @@ async def report_pool(
         changed = await changed_last_day(ctx, pool, day, limits.max_change_per_report)
         explained, booked = explained_topups(lags[pool.index].credited_topups, day, updates.start_block)
         changed = max(0, changed - booked)
-    decision = reconcile(
-        proven.balance, anchor.timestamp, books, lags[pool.index], limits, now=ctx.chain_now(),
-        expected_landing_seconds=2 * max(ctx.seconds_per_slot, 1), changed_last_day_wei=changed,
-        explained_wei=explained,
-    )  # fmt: skip
+    now = ctx.chain_now()
+
+    def decide(on_books: PoolBooks) -> Decision:  # re-run on the books read before each signature (send)
+        return reconcile(
+            proven.balance, anchor.timestamp, on_books, lags[pool.index], limits, now=now,
+            expected_landing_seconds=2 * max(ctx.seconds_per_slot, 1), changed_last_day_wei=changed,
+            explained_wei=explained,
+        )  # fmt: skip
+
+    decision = decide(books)
     metrics.PROVEN_BALANCE.labels(*labels).set(proven.balance)
     metrics.ONCHAIN_DEPOSITS.labels(*labels).set(books.total_deposits_wei // WEI_PER_GWEI)
     metrics.DRIFT.labels(*labels).set(decision.drift_gwei)
@@ -156,10 +203,7 @@ async def report_pool(
     metrics.PREDICTED_SHARE_PRICE.labels(*labels).set(decision.predicted_share_price_wei / SHARE)
     for reason in metrics.HOLD_REASONS:
         metrics.HOLD.labels(*labels, reason).set(1 if reason in decision.reasons else 0)
-    metrics.CL_FORCED_EXIT.labels(*labels).set(1 if lags[pool.index].forced_exit else 0)
-    if lags[pool.index].forced_exit:
-        plog.error("the CL is exiting this pool's validator though the pool never triggered a full exit "
-                   "(CL-forced exit): reports wait for governance", proven_gwei=proven.balance)  # fmt: skip
+    name_forced_exit(lags[pool.index], labels, plog, proven.balance)
     entry = PoolResult(
         pool, decision.action, decision.reasons, proven.balance, books.total_deposits_wei // WEI_PER_GWEI,
         books.share_price_wei / SHARE, decision.predicted_share_price_wei / SHARE, source=proven.source,
@@ -175,12 +219,12 @@ async def report_pool(
         metrics.REPORTS.labels("held").inc()
         plog.warning("report held", reasons=list(decision.reasons), proven_gwei=proven.balance,
                      onchain_gwei=entry.total_deposits_gwei, topups_gwei=explained // WEI_PER_GWEI)  # fmt: skip
-        if "below_min_effective_balance" in decision.reasons:
-            plog.error("this report would take the pool below its minEffectiveBalance, and the contract would "
-                       "then fully exit the validator: held for the operator to decide",
-                       proven_gwei=proven.balance,
-                       min_effective_balance_gwei=books.min_effective_balance_wei // WEI_PER_GWEI)  # fmt: skip
         return entry
+    if 0 < decision.new_total_deposits_wei < books.min_effective_balance_wei and books.active_threshold_reached:
+        # Not a hold: the audited updateTotalDeposits has no minimum rule. notifyWithdrawalRequest has one.
+        plog.warning("this report sets totalDeposits below the pool's minEffectiveBalance: the next withdrawal "
+                     "request that reaches the CL will fully exit the validator", proven_gwei=proven.balance,
+                     min_effective_balance_gwei=books.min_effective_balance_wei // WEI_PER_GWEI)  # fmt: skip
     if ctx.gindex_problems:
         entry.outcome, entry.reasons = "preflight_failed", ("gindex_mismatch",)
         metrics.REPORTS.labels("preflight_failed").inc()
@@ -205,7 +249,7 @@ async def report_pool(
     if confirm is not None and not await confirm(pool, proven, decision):
         entry.outcome = "declined"
         return entry
-    outcome = await submit(ctx, pool, proven, anchor, books, gas)
+    outcome = await submit(ctx, pool, proven, anchor, books, gas, decide)
     entry.tx_hash = outcome.tx_hash
     entry.outcome = {"mined": "landed"}.get(outcome.status, outcome.status)
     if outcome.reason:

@@ -17,7 +17,7 @@ class PoolBooks:
     total_assets_wei: int
     total_supply: int
     share_price_wei: int  # convertToAssets(1e18)
-    min_effective_balance_wei: int = 0  # minEffectiveBalance(): a report below it makes the pool exit
+    min_effective_balance_wei: int = 0  # minEffectiveBalance(): below it, the next CL withdrawal request exits
     active_threshold_reached: bool = False
 
 
@@ -32,6 +32,7 @@ class Lags:
     allocated_withdrawals_wei: int | None = None  # WithdrawalVault.allocatedWithdrawalsAmount; None: unknown
     exiting: bool = False  # exit initiated, balance not yet swept
     forced_exit: bool = False  # exiting or swept on the CL while the pool never triggered its full exit
+    withdrawn: bool = False  # exited on the CL and swept: exit initiated, balance 0 at the proven slot
     pending_deposits_in_state: int = 0  # Ethereum: the state's pending_deposits for this pubkey
     # Deposits the CL credited that the pool never booked (anyone's top-up): (EL block, gwei), within the
     # deposit lookback. The ones since the pool's last report explain part of the change.
@@ -44,6 +45,7 @@ class Limits:
     max_change_per_day: float
     max_timestamp_age: int
     timestamp_margin: int
+    min_drift_gwei: int = 0  # reporting.min_drift_gwei: a smaller drift is no report due
 
 
 @dataclass(frozen=True)
@@ -86,29 +88,35 @@ def reconcile(
     }
     if new_deposits == books.total_deposits_wei:
         return Decision("unchanged", (), **base)
+    if abs(drift) < limits.min_drift_gwei and new_deposits != 0:  # a report of 0 closes the pool: always due
+        return Decision("unchanged", ("below_min_drift",), **base)
+    # The audited pool closes on a report of 0 (updateTotalDeposits(0): _triggerFullExit and the vault told),
+    # and nothing else closes it when the CL exits the validator by itself: that report is due once the CL has
+    # exited and swept it, and never while the validator may still hold stake.
+    closing = new_deposits == 0 and lags.withdrawn
     reasons = []
+    if new_deposits == 0 and not lags.withdrawn:
+        reasons.append("zero_balance_not_exited")
     if lags.deposit_lag_unknown:
         reasons.append("deposit_lag_unknown")
     if lags.deposits_in_flight_gwei or lags.pending_deposits_in_state:
         reasons.append("deposit_in_flight")
     # A request within the flight window is in flight unless the vault says nothing is allocated to this
     # validator any more (all its requests finalized); the CL's own queue is in flight whatever the vault says.
-    requested = lags.recent_withdrawal_requests and lags.allocated_withdrawals_wei != 0
+    # The CL honours no EL request for an exited validator, so a swept one has none in flight.
+    requested = lags.recent_withdrawal_requests and lags.allocated_withdrawals_wei != 0 and not closing
     if lags.pending_withdrawal_gwei or requested:
         reasons.append("withdrawal_in_flight")
-    if lags.forced_exit:
-        reasons.append("cl_forced_exit")
+    if lags.forced_exit and not lags.withdrawn:
+        reasons.append("cl_forced_exit")  # exiting: its balance is still to be swept to the vault
     elif lags.exiting:
         reasons.append("exit_in_flight")
-    # The documented safeguard makes a pool whose totalDeposits is set below minEffectiveBalance exit for good
-    # (also when it was below already: the owner can raise the minimum): never the side effect of a report.
-    if books.active_threshold_reached and new_deposits < books.min_effective_balance_wei:
-        reasons.append("below_min_effective_balance")
-    change = abs(new_deposits - books.total_deposits_wei - explained_wei)
+    # The bounds weigh what the chain does not explain: the CL's exit and sweep explain the whole stake leaving.
+    change = 0 if closing else abs(new_deposits - books.total_deposits_wei - explained_wei)
     reference = max(books.total_deposits_wei, 1)
     if change > limits.max_change_per_report * reference:
         reasons.append("change_exceeds_per_report_bound")
-    if changed_last_day_wei + change > limits.max_change_per_day * reference:
+    if not closing and changed_last_day_wei + change > limits.max_change_per_day * reference:
         reasons.append("change_exceeds_daily_bound")
     lands_at = now + expected_landing_seconds
     if lands_at - proof_timestamp > limits.max_timestamp_age - limits.timestamp_margin:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 from web3 import Web3
 
@@ -21,3 +24,20 @@ def test_committed_artifacts_are_current() -> None:
     fresh = compile_contracts()
     assert committed["sources_sha256"] == fresh["sources_sha256"], "run python -m oracle.devnet.compile"
     assert committed == fresh
+
+
+@pytest.mark.unit
+def test_the_devnet_vault_has_pol_next_retry_full_exit_as_published() -> None:
+    """retryFullExit and FullExitRequestRetried as berachain/guides' frontend ABI has them, and the errors the
+    operator guide names (tests/data/berachain-pol-next, origin in ORIGIN.md): same selectors and topics."""
+    from tests.test_abi_conformance import identity
+
+    data = Path(__file__).resolve().parents[1] / "data" / "berachain-pol-next"
+    published = [
+        *json.loads((data / "WithdrawalVault.retryFullExit.json").read_text()),
+        *json.loads((data / "WithdrawalVault.retryFullExit-errors.json").read_text()),
+    ]
+    devnet = {identity(e) for e in load_artifacts()["contracts"]["WithdrawalVault"]["abi"] if "name" in e}
+    assert [e["name"] for e in published if identity(e) not in devnet] == []
+    (retry,) = [e for e in load_artifacts()["contracts"]["WithdrawalVault"]["abi"] if e.get("name") == "retryFullExit"]
+    assert retry["stateMutability"] == "payable"

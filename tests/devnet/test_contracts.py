@@ -185,7 +185,7 @@ async def test_withdrawal_requests_are_nfts_with_a_fee_and_a_delay(devnet: Devne
     request = vault.functions.requestWithdrawal(pool.pubkey, 10**9, 0)
     with pytest.raises(ContractCustomError) as refused:
         await request.call({"from": owner, "value": fee})
-    assert str(refused.value.data)[:10] == selector("InsufficientFee()")  # maxFeeToPay below the fee
+    assert str(refused.value.data)[:10] == selector("OverpaidFee()")  # maxFeeToPay below the fee (Sept 2025 H-1)
     before = await vault.functions.allocatedWithdrawalsAmount(pool.pubkey).call()
     balance = await devnet.w3.eth.get_balance(owner)
     tx = await vault.functions.requestWithdrawal(pool.pubkey, 10**9, 10**18).transact(
@@ -208,21 +208,39 @@ async def test_withdrawal_requests_are_nfts_with_a_fee_and_a_delay(devnet: Devne
 
 
 async def test_a_withdrawal_below_the_minimum_is_a_full_exit(devnet: Devnet) -> None:
-    """A request that takes totalDeposits below minEffectiveBalance becomes the validator's full exit: the
-    pool freezes its total assets, is fully exited and paused, and the vault asks for the exit (amount 0)."""
+    """A request whose CL portion leaves totalDeposits below minEffectiveBalance becomes the validator's full exit
+    (May 2026 audit M-1): the pool freezes its total assets, is fully exited and paused, and the vault asks for
+    the exit (amount 0). Stakers then redeem at the frozen price, paused or not; retryFullExit (PoL-Next) waits
+    out the flight window of the validator's last partial request (PendingWithdrawalInFlight), then re-sends."""
     assert devnet.contracts is not None and devnet.chain is not None
-    pool = devnet.pools[1]
+    vault, pool, owner = devnet.contracts.vault, devnet.pools[1], devnet.governance
     contract = devnet.pool_contract(pool)
+    await devnet.request_withdrawal(pool, 10**9, sender=owner)  # a partial request first
+    await devnet.step()
     total = await contract.functions.totalDeposits().call()
     minimum = await contract.functions.minEffectiveBalance().call()
     price = await contract.functions.convertToAssets(10**18).call()
     excess_gwei = (total - minimum) // 10**9 + 1
-    await devnet.request_withdrawal(pool, excess_gwei, sender=devnet.governance)
+    await devnet.request_withdrawal(pool, excess_gwei, sender=owner)
     await devnet.step()
     assert await contract.functions.isFullyExited().call() and await contract.functions.paused().call()
     assert await contract.functions.convertToAssets(10**18).call() == price  # frozen
     exit_epoch = int(devnet.chain.validators.exit_epochs[pool.validator_index])
     assert exit_epoch == devnet.chain.epoch + 1  # the devnet's CL followed the exit request
+    redeem = vault.functions.requestRedeem(pool.pubkey, 10**18, 1)
+    assert await redeem.call({"from": owner, "value": 1}) > 0  # after the full exit, at the frozen price
+    retry = vault.functions.retryFullExit(pool.pubkey, 1)
+    with pytest.raises(ContractCustomError) as refused:
+        await retry.call({"from": devnet.user, "value": 1})
+    assert str(refused.value.data)[:10] == selector("PendingWithdrawalInFlight()")
+    await devnet.steps(await vault.functions.WITHDRAWAL_FLIGHT_BLOCK_DELAY().call())
+    tx = await retry.transact({"from": devnet.user, "value": 1, "gas": 300_000})
+    receipt = await receipt_of(devnet, tx)
+    assert [e["args"]["pubkey"] for e in vault.events.FullExitRequestRetried().process_receipt(receipt)] == [
+        pool.pubkey
+    ]
+    (triggered,) = vault.events.ELWithdrawalTriggered().process_receipt(receipt, errors=DISCARD)
+    assert triggered["args"]["amount"] == 0
 
 
 async def test_a_finalized_request_pays_its_owner_and_releases_the_allocation() -> None:
@@ -248,5 +266,106 @@ async def test_a_finalized_request_pays_its_owner_and_releases_the_allocation() 
         assert await vault.functions.allocatedWithdrawalsAmount(pool.pubkey).call() == 0
         assert await vault.functions.balanceOf(owner).call() == 0
         assert await revert_selector(vault.functions.ownerOf(request_id)) == selector("ERC721NonexistentToken(uint256)")
+    finally:
+        await net.stop()
+
+
+# -- the contracts as the audits quote them (docs/CONTRACTS.md names each excerpt) ------------------------------
+
+
+async def receipt_of(net: Devnet, tx: Any) -> Any:
+    await net.step()
+    receipt = await net.w3.eth.get_transaction_receipt(tx)
+    assert receipt["status"] == 1
+    return receipt
+
+
+async def test_withdrawal_rules_as_the_audits_quote_them(devnet: Devnet) -> None:
+    """WithdrawalVault._withdraw (Sept 2025 H-1, Oct 2025 M-4, May 2026 M-1) and notifyFullExitFromCL (H-1): nobody
+    asks for 0 gwei, a fee above maxFeeToPay is OverpaidFee and one not sent InsufficientFee, a request beyond
+    totalDeposits is the full exit (not a revert), only the validator's pool tells the vault of a full exit,
+    and retryFullExit (PoL-Next) wants a fully exited validator."""
+    assert devnet.contracts is not None
+    vault, pool, owner = devnet.contracts.vault, devnet.pools[0], devnet.governance
+    assert await revert_selector(vault.functions.requestWithdrawal(pool.pubkey, 0, 1), owner) == selector(
+        "InvalidAmount()"
+    )
+    with pytest.raises(ContractCustomError) as refused:
+        await vault.functions.requestWithdrawal(pool.pubkey, 10**9, 0).call({"from": owner, "value": 1})
+    assert str(refused.value.data)[:10] == selector("OverpaidFee()")
+    with pytest.raises(ContractCustomError) as refused:
+        await vault.functions.requestWithdrawal(pool.pubkey, 10**9, 1).call({"from": owner, "value": 0})
+    assert str(refused.value.data)[:10] == selector("InsufficientFee()")
+    notify = vault.functions.notifyFullExitFromCL(pool.pubkey)
+    assert await revert_selector(notify, owner) == selector("InvalidSender()")
+    retry = vault.functions.retryFullExit(pool.pubkey, 1)
+    with pytest.raises(ContractCustomError) as refused:
+        await retry.call({"from": devnet.user, "value": 1})
+    assert str(refused.value.data)[:10] == selector("NotFullyExited()")
+
+
+async def test_the_cl_exit_path_report_below_the_minimum_then_zero_closes_the_pool() -> None:
+    """StakingPool.updateTotalDeposits as the May 2026 audit quotes it (I-2): a report below minEffectiveBalance
+    only overwrites totalDeposits; once the CL has exited and swept the validator by itself, the report of 0
+    triggers the full exit (_triggerFullExit, Sept 2025 H-1: total assets frozen, buffer and rewards to the
+    vault, fully exited, paused) and tells the vault; a staker then redeems from the vault at the frozen price
+    (no EIP-7002 request, the fee refunded) and anyone finalizes it after the delay."""
+    net = await started(layout="beaconkit-electra", finalization_delay_blocks=4, withdrawal_delay_epochs=1)
+    try:
+        assert net.contracts is not None and net.chain is not None
+        vault, pool, owner = net.contracts.vault, net.pools[0], net.governance
+        contract = net.pool_contract(pool)
+        await net.stake(pool, 5_000 * 10**18)  # buffered: below a CL deposit's minimum
+        for address, amount in ((pool.rewards_vault, 7 * 10**18), (pool.smart_operator, 3 * 10**18)):
+            await net.w3.eth.send_transaction({"from": net.user, "to": address, "value": amount})  # type: ignore[typeddict-item]
+        total = await contract.functions.totalDeposits().call()
+        await receipt_of(net, await contract.functions.setMinEffectiveBalance(total + 20_000 * 10**18).transact(
+            {"from": owner}))  # fmt: skip
+        await net.step()
+        proof, ts = proof_at(net, pool.validator_index)
+        await receipt_of(net, await report_call(net, proof, ts).transact({"from": net.feeder, "gas": 1_000_000}))
+        assert await contract.functions.totalDeposits().call() == proof.balance * 10**9 == total
+        assert not await contract.functions.isFullyExited().call()  # no minimum rule on reports
+        # A request beyond totalDeposits (the buffer counts in the shares' worth) is the full exit, not a revert.
+        beyond = vault.functions.requestWithdrawal(pool.pubkey, total // 10**9 + 5 * 10**9, 1)
+        assert await beyond.call({"from": owner, "value": 1}) > 0
+
+        net.chain.exit(pool.validator_index)  # the CL's own exit: no request from the pool
+        while int(net.chain.validators.balances[pool.validator_index]) > 0:
+            await net.step()
+        await net.step()
+        assets = await contract.functions.totalAssets().call()
+        price = await contract.functions.convertToAssets(10**18).call()
+        held = await net.w3.eth.get_balance(vault.address)
+        proof, ts = proof_at(net, pool.validator_index)
+        assert proof.balance == 0
+        receipt = await receipt_of(net, await report_call(net, proof, ts).transact({"from": net.feeder,
+                                                                                   "gas": 1_000_000}))  # fmt: skip
+        assert len(contract.events.FullExitTriggered().process_receipt(receipt, errors=DISCARD)) == 1
+        assert await contract.functions.isFullyExited().call() and await contract.functions.paused().call()
+        assert await contract.functions.totalAssets().call() == assets  # frozen: the stake the CL swept
+        assert await contract.functions.convertToAssets(10**18).call() == price
+        moved = 5_000 * 10**18 + 7 * 10**18 + 3 * 10**18
+        assert await net.w3.eth.get_balance(vault.address) == held + moved
+        for address in (pool.rewards_vault, pool.smart_operator, pool.staking_pool):
+            assert await net.w3.eth.get_balance(address) == 0
+
+        shares = await contract.functions.balanceOf(owner).call() // 2
+        expected = await contract.functions.previewRedeem(shares).call() // 10**9 * 10**9
+        receipt = await receipt_of(net, await vault.functions.requestRedeem(pool.pubkey, shares, 1).transact(
+            {"from": owner, "value": 1, "gas": 500_000}))  # fmt: skip
+        assert vault.events.ELWithdrawalTriggered().process_receipt(receipt, errors=DISCARD) == ()
+        assert [e["args"]["amount"] for e in vault.events.OverpaidFeeRefunded().process_receipt(
+            receipt, errors=DISCARD)] == [1]  # fmt: skip
+        (requested,) = vault.events.WithdrawalRequested().process_receipt(receipt, errors=DISCARD)
+        assert requested["args"]["amountOfAsset"] == expected and requested["args"]["isFullExitWithdraw"]
+        await net.steps(4)
+        before = await net.w3.eth.get_balance(owner)
+        await receipt_of(net, await vault.functions.finalizeWithdrawalRequest(requested["args"]["requestId"]).transact(
+            {"from": net.user, "gas": 300_000}))  # fmt: skip
+        assert await net.w3.eth.get_balance(owner) - before == expected
+        retried = await receipt_of(net, await vault.functions.retryFullExit(pool.pubkey, 1).transact(
+            {"from": net.user, "value": 1, "gas": 300_000}))  # fmt: skip
+        assert len(vault.events.FullExitRequestRetried().process_receipt(retried, errors=DISCARD)) == 1
     finally:
         await net.stop()

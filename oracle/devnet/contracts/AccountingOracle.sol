@@ -36,9 +36,8 @@ abstract contract ProvenReport {
         IProofFactory proofs = IProofFactory(factory);
         proofs.validatePubkeyProof(pubkey, pubkeyProof, validatorIndex, timestamp);
         proofs.validateBalanceProof(balance, balancesLeaf, balanceProof, validatorIndex, timestamp);
-        address pool = proofs.getCoreContracts(pubkey).stakingPool;
-        if (pool == address(0)) revert StakingPoolNotFound();
-        IStakingPool(pool).updateTotalDeposits(uint256(balance) * 1 gwei);
+        // As the Sept 2025 audit (H-2) quotes it: no check of its own that the pool exists.
+        IStakingPool(proofs.getCoreContracts(pubkey).stakingPool).updateTotalDeposits(uint256(balance) * 1 gwei);
     }
 }
 

@@ -34,6 +34,7 @@ error InvalidFirstDepositAmount();
 error NonTransferable();
 error ERC721NonexistentToken(uint256 tokenId);
 error ExpectedPause();
+error RefundFailed();
 
 /// EIP-4788 beacon roots, keyed by the timestamp of the EL block that carried them.
 library BeaconRoots {

@@ -22,8 +22,13 @@ interface IParameterSource {
     function poolParameters() external view returns (PoolParameters memory);
 }
 
+interface IFullExitNotified {
+    function notifyFullExitFromCL(bytes calldata pubkey) external;
+}
+
 /// One pool per validator: non-transferable stBERA shares over the validator's stake (ERC-4626 maths,
-/// decimals offset 0), with the lifecycle of Berachain's published contract reference:
+/// decimals offset 0), with the lifecycle of Berachain's published contract reference and the code its audits
+/// quote (docs/CONTRACTS.md names the audit and finding of each rule):
 ///  - deployed by the factory with the validator's first deposit already on the CL; paused and inactive;
 ///  - `activate` (from the factory's activateStakingPool, after it verified the validator's proofs) books
 ///    the proven balance, mints its shares to the default recipient and opens deposits;
@@ -31,8 +36,13 @@ interface IParameterSource {
 ///    threshold: all of it goes to the CL at once); after that, buffered assets go in chunks of at least
 ///    MIN_CL_DEPOSIT_AMOUNT, up to MAX_EFFECTIVE_BALANCE;
 ///  - withdrawals: before the threshold only from the buffer; after it, not for
-///    ENABLE_WITHDRAWAL_COOLDOWN_BLOCKS; one that takes totalDeposits below minEffectiveBalance, or a report
-///    that does, triggers the full exit: total assets frozen, isFullyExited, paused for good.
+///    ENABLE_WITHDRAWAL_COOLDOWN_BLOCKS; one whose CL portion exceeds totalDeposits or leaves it below
+///    minEffectiveBalance triggers the full exit (notifyWithdrawalRequest, May 2026 audit M-1);
+///  - the oracle's report overwrites totalDeposits; a report of 0 (the CL exited the validator by itself) is
+///    the full exit, and the vault is told (updateTotalDeposits, May 2026 audit I-2). No minimum rule there;
+///  - the full exit freezes total assets, sends the buffer, the rewards vault's and the operator's balances to
+///    the WithdrawalVault, marks the pool fully exited and pauses it (_triggerFullExit, Sept 2025 audit H-1);
+///    stakers then redeem from the vault at the frozen price.
 /// `totalDeposits` is booked on the EL when a deposit leaves the buffer, and overwritten by the
 /// AccountingOracle with the proven CL balance.
 contract StakingPool {
@@ -59,6 +69,7 @@ contract StakingPool {
     event MaxCapacityReached(bytes pubkey);
     event MinEffectiveBalanceUpdated(uint256 newMinEffectiveBalance);
     event FullExitTriggered();
+    event StakingRewardsReceived(uint256 amount);
     event Paused(address account);
     event Unpaused(address account);
 
@@ -182,15 +193,43 @@ contract StakingPool {
         _processDeposit();
     }
 
+    /// Shares priced before the rewards are collected (which moves them within total assets), minted after
+    /// (May 2026 audit M-2); the rewards join the buffer (Oct 2025 audit M-3's _submit).
     function submit(address receiver) external payable returns (uint256 shares) {
         if (isFullyExited) revert StakingPoolFullExited();
         if (paused) revert EnforcedPause();
         if (msg.value == 0) revert InvalidAmount();
         shares = convertToShares(msg.value);
+        uint256 collected = _collectRewards();
         _mint(receiver, shares);
         bufferedAssets += msg.value;
         _processDeposit();
-        emit DepositSubmitted(receiver, msg.value, shares, 0, bufferedAssets, totalDeposits);
+        emit DepositSubmitted(receiver, msg.value, shares, collected, bufferedAssets, totalDeposits);
+    }
+
+    /// Permissionless: the rewards vault's and the operator's balances into the buffer, then to the CL as a
+    /// deposit would (docs operators.mdx: the same _collectRewards, buffer, _processDeposit sequence).
+    function processRewards() external whenNotPaused {
+        _collectRewards();
+        _processDeposit();
+    }
+
+    /// From the rewards vault and the operator only (May 2026 audit I-3, resolved).
+    function receiveRewards() external payable {
+        if (msg.sender != address(rewardsVault) && msg.sender != address(smartOperator)) {
+            revert InvalidSender(msg.sender, address(rewardsVault));
+        }
+        emit StakingRewardsReceived(msg.value);
+    }
+
+    /// The operator's balance first, then the rewards vault's (docs operators.mdx, Automatic WBERA flows).
+    function _collectRewards() internal returns (uint256 collected) {
+        uint256 operatorBalance = address(smartOperator).balance;
+        if (operatorBalance > 0) smartOperator.withdrawRewards(operatorBalance);
+        uint256 rewards = address(rewardsVault).balance;
+        if (rewards > 0) rewardsVault.withdrawRewards(rewards);
+        collected = operatorBalance + rewards;
+        bufferedAssets += collected;
     }
 
     /// Buffered assets go to the CL in whole gwei: all at once when the active threshold is reached, then in
@@ -220,28 +259,41 @@ contract StakingPool {
         );
     }
 
+    /// The oracle's report, as the May 2026 audit (I-2) quotes it: 0 is the full exit (the CL exited the
+    /// validator by itself and swept its stake to the vault), and the vault is told; any other value
+    /// overwrites totalDeposits, whatever minEffectiveBalance is.
     function updateTotalDeposits(uint256 newTotalDeposits) external whenNotPaused {
         if (msg.sender != accountingOracle) revert InvalidSender(msg.sender, accountingOracle);
-        totalDeposits = newTotalDeposits;
-        emit TotalDepositsUpdated(newTotalDeposits);
-        // The documented safeguard: a pool whose validator stake falls below minEffectiveBalance exits.
-        if (activeThresholdReached && newTotalDeposits < minEffectiveBalance) _fullExit();
+        if (newTotalDeposits == 0) {
+            _triggerFullExit();
+            IFullExitNotified(withdrawalVault).notifyFullExitFromCL(pubkey);
+        } else {
+            totalDeposits = newTotalDeposits;
+            emit TotalDepositsUpdated(newTotalDeposits);
+        }
     }
 
-    /// Called by the WithdrawalVault: burns the user's shares for `assets` and books them out.
-    /// `fromBuffer`: paid from bufferedAssets (sent to the vault now), no CL withdrawal.
+    /// Called by the WithdrawalVault: burns the user's shares for `assets` and books them out (May 2026 audit
+    /// M-1's notifyWithdrawalRequest, the operator covering nothing: the devnet has no WBERA).
+    /// Returns (shares, isFullExitWithdraw, isShortCircuit); short-circuit: paid from bufferedAssets (sent
+    /// to the vault now), no CL withdrawal.
     function notifyWithdrawalRequest(address user, uint256 assets)
         external
-        whenNotPaused
         returns (uint256 shares, bool isFullExit, bool fromBuffer)
     {
         if (msg.sender != withdrawalVault) revert InvalidSender(msg.sender, withdrawalVault);
         if (assets == 0) revert InvalidAmount();
         shares = previewWithdraw(assets);
         if (balanceOf[user] < shares) revert InsufficientShares();
+        if (isFullyExited) {
+            // After the full exit: at the frozen price, from what the vault holds (no cooldown).
+            _burn(user, shares);
+            frozenTotalAssets -= assets;
+            return (shares, true, false);
+        }
         if (!activeThresholdReached) {
             // Short-circuit: the validator is not active, the CL honours no withdrawal request.
-            if (assets > bufferedAssets) revert InvalidAmount();
+            if (assets > bufferedAssets) revert WithdrawalNotAllowed();
             bufferedAssets -= assets;
             _burn(user, shares);
             (bool ok,) = withdrawalVault.call{value: assets}("");
@@ -249,30 +301,34 @@ contract StakingPool {
             return (shares, false, true);
         }
         if (block.number < activeThresholdBlock + ENABLE_WITHDRAWAL_COOLDOWN_BLOCKS) revert WithdrawalNotAllowed();
-        if (assets > totalDeposits) revert InvalidAmount();
         _burn(user, shares);
-        totalDeposits -= assets;
-        if (totalDeposits < minEffectiveBalance) {
-            _fullExit();
+        uint256 clPortion = assets;
+        if (clPortion > totalDeposits || (clPortion > 0 && totalDeposits - clPortion < minEffectiveBalance)) {
+            _triggerFullExit();
+            frozenTotalAssets -= assets;
+            totalDeposits = 0;
             return (shares, true, false);
         }
+        totalDeposits -= clPortion;
         return (shares, false, false);
     }
 
-    /// The owner's full exit (WithdrawalVault.requestWithdrawal with 0 gwei).
-    function triggerFullExit() external {
-        if (msg.sender != withdrawalVault) revert InvalidSender(msg.sender, withdrawalVault);
-        if (isFullyExited) revert StakingPoolFullExited();
-        _fullExit();
-    }
-
-    /// Total assets freeze at their value now: the share price holds while the CL sweeps the stake.
-    function _fullExit() internal {
+    /// Sept 2025 audit H-1's _triggerFullExit (after its fix the vault is told by the caller): total assets
+    /// freeze at their value now, the buffer and the rewards (the operator's, then the rewards vault's) go
+    /// to the WithdrawalVault with the pool's whole native balance (May 2026 audit I-3), fully exited, paused.
+    function _triggerFullExit() internal {
         frozenTotalAssets = totalAssets();
+        _collectRewards();
+        bufferedAssets = 0;
+        uint256 balance = address(this).balance;
+        if (balance > 0) {
+            (bool ok,) = withdrawalVault.call{value: balance}("");
+            if (!ok) revert NotEnoughFunds();
+        }
         isFullyExited = true;
         paused = true;
-        emit FullExitTriggered();
         emit Paused(msg.sender);
+        emit FullExitTriggered();
     }
 
     function setMinEffectiveBalance(uint256 value) external onlyOwner {

@@ -158,6 +158,8 @@ contract StakingPoolContractsFactory {
                 defaultSharesRecipient
             )
         );
+        StakingRewardsVault(payable(core.stakingRewardsVault)).setStakingPool(core.stakingPool);
+        SmartOperator(payable(core.smartOperator)).setStakingPool(core.stakingPool);
         coreContracts[key] = core;
         emit StakingPoolContractsDeployed(core.smartOperator, core.stakingPool, core.stakingRewardsVault, address(0));
     }
