@@ -81,10 +81,25 @@ class ChunkTree:
         return ChunkTree(self.depth, tuple(layers))
 
 
+# Layers this narrow (a small container's fields, a pubkey's two chunks) hash faster one node at a time with
+# hashlib than through the kernel's call overhead; a pool's multiproof builds thousands of such trees.
+_SMALL_LAYER = 16
+
+
+def _hash_small_layer(layer: Chunks, level: int) -> Chunks:
+    data = layer.tobytes()
+    if layer.shape[0] % 2:
+        data += ZERO_HASHES[level]
+    parents = b"".join(hash_node(data[i : i + 32], data[i + 32 : i + 64]) for i in range(0, len(data), 64))
+    return np.frombuffer(bytearray(parents), dtype=np.uint8).reshape(-1, 32)
+
+
 def _hash_layer(layer: Chunks, level: int) -> Chunks:
     """The parents of a layer; an odd last node pairs with the zero subtree of its level (no copy of the
     layer, which can be tens of megabytes)."""
     width = layer.shape[0]
+    if width <= _SMALL_LAYER:
+        return _hash_small_layer(layer, level)
     parents = np.empty(((width + 1) // 2, 32), dtype=np.uint8)
     even = width - width % 2
     if even:
