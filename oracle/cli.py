@@ -45,6 +45,15 @@ def cmd_prove(args: argparse.Namespace) -> int:
     from oracle.ssz.errors import ProofError, SSZError
     from oracle.ssz.state import load_state, state_json
 
+    if args.with_pubkeys and not args.multi:
+        raise CLIError("--with-pubkeys goes with --multi (a single-proof document always proves the pubkeys)")
+    if args.multi:
+        from oracle.ssz.state_multiproof import check_validator_indices
+
+        try:
+            check_validator_indices(args.index)
+        except ProofError as exc:
+            raise CLIError(f"--index: {exc}") from None
     data = _read_input(args.state)
     layout = args.layout
     if bytes(data[:64]).lstrip()[:1] == b"{":  # a debug-state response saved as served (beacon-kit: JSON only)
@@ -62,15 +71,21 @@ def cmd_prove(args: argparse.Namespace) -> int:
         layout = served
     try:
         state = load_state(data, layout)
-        proofs = [state.prove_validator(index) for index in args.index]
+        if args.multi:
+            from oracle.ssz.state_multiproof import prove_pool
+
+            document = prove_pool(state, args.index, with_pubkeys=args.with_pubkeys).to_json()
+        else:
+            document = state_json(state, [state.prove_validator(index) for index in args.index])
     except (SSZError, ProofError) as exc:
         raise CLIError(f"{args.state}: {exc}") from None
-    _write_json(state_json(state, proofs), args.output)
+    _write_json(document, args.output)
     return 0
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
     from oracle.ssz.errors import ProofError
+    from oracle.ssz.state_multiproof import is_multiproof_document, verify_multiproof_document
     from oracle.ssz.verify import verify_document
 
     raw = _read_input(args.proof)
@@ -81,7 +96,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     if not isinstance(doc, dict):
         raise CLIError(f"{args.proof}: expected a JSON object")
     try:
-        checks = verify_document(doc)
+        checks = verify_multiproof_document(doc) if is_multiproof_document(doc) else verify_document(doc)
     except ProofError as exc:
         raise CLIError(f"{args.proof}: {exc}") from None
     failed = [c for c in checks if not c.ok]
@@ -133,6 +148,8 @@ def cmd_devnet(args: argparse.Namespace) -> int:
             slots_per_epoch=args.slots_per_epoch,
             deposit_delay_slots=args.deposit_delay_slots,
             withdrawal_delay_epochs=args.withdrawal_delay_epochs,
+            finalization_delay_blocks=args.finalization_delay_blocks,
+            proof_api=args.proof_api,
         )
     except DevnetError as exc:
         raise CLIError(str(exc)) from None
@@ -228,6 +245,28 @@ def cmd_status(args: argparse.Namespace) -> int:
     return ops.status(*_settings(args))
 
 
+def cmd_activate(args: argparse.Namespace) -> int:
+    from oracle import ops
+
+    text = args.pubkey[2:] if args.pubkey.startswith("0x") else args.pubkey
+    try:
+        pubkey = bytes.fromhex(text)
+    except ValueError:
+        raise CLIError(f"--pubkey: {args.pubkey!r} is not hex") from None
+    if len(pubkey) != 48:
+        raise CLIError(f"--pubkey: a validator pubkey is 48 bytes, this one is {len(pubkey)}")
+    return ops.duty_once(*_settings(args), "activation", pubkey=pubkey)
+
+
+def cmd_finalize(args: argparse.Namespace) -> int:
+    from oracle import ops
+    from oracle.config.loading import ADDRESS_RE
+
+    if args.pool is not None and not ADDRESS_RE.match(args.pool):
+        raise CLIError(f"--pool: {args.pool!r} is not a 0x-prefixed 20-byte address")
+    return ops.duty_once(*_settings(args), "finalize", pool=args.pool)
+
+
 def cmd_config_reference(args: argparse.Namespace) -> int:
     from oracle import ops
 
@@ -250,7 +289,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="build block-root-anchored proofs of validators from a serialized beacon state",
         description="Print JSON with each validator's pubkey, withdrawal-credentials and balance proofs, "
         "anchored at the block root (siblings from the leaf upward), as AccountingOracle.updateTotalDeposits "
-        "takes them.",
+        "takes them; with --multi, one multiproof of all their balances and its total.",
     )
     prove.add_argument(
         "--state",
@@ -268,16 +307,28 @@ def build_parser() -> argparse.ArgumentParser:
     prove.add_argument(
         "--index", type=int, action="append", required=True, metavar="N", help="validator index (repeatable)"
     )
+    prove.add_argument(
+        "--multi",
+        action="store_true",
+        help="write one SSZ multiproof (consensus-specs merkle-proofs.md) of the validators' balance chunks "
+        "from the block root, with their total balance, instead of one set of proofs per validator",
+    )
+    prove.add_argument(
+        "--with-pubkeys", action="store_true", help="with --multi: also prove each validator's pubkey leaf"
+    )
     prove.add_argument("--output", metavar="FILE", help="write JSON here instead of stdout")
     prove.set_defaults(handler=cmd_prove)
 
     verify = commands.add_parser(
         "verify",
         help="check a proof document offline",
-        description="Recompute the block root from the header and every proof's root from its leaf; "
-        "exit 1 and name the proof if any fails.",
+        description="Recompute the block root from the header and every proof's root from its leaf (for a "
+        "multiproof: the block root and state root from its leaves and witnesses, its gindices from the "
+        "validator indices, and the total from the proven balances); exit 1 and name the proof if any fails.",
     )
-    verify.add_argument("--proof", required=True, metavar="FILE", help="JSON written by prove, or - for stdin")
+    verify.add_argument(
+        "--proof", required=True, metavar="FILE", help="JSON written by prove (or prove --multi), or - for stdin"
+    )
     verify.add_argument("-v", "--verbose", action="store_true", help="print passing checks too")
     verify.set_defaults(handler=cmd_verify)
 
@@ -345,6 +396,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="Ethereum layout: let POST /devnet/v1/reorg/{depth} replace up to N newest slots (keeps a snapshot "
         "per slot, so memory grows: for tests; default 0, none)",
     )  # fmt: skip
+    devnet.add_argument(
+        "--finalization-delay-blocks", type=int, default=None, metavar="N",
+        help="blocks before a withdrawal request can be finalized (default Berachain's 129,600)",
+    )  # fmt: skip
+    devnet.add_argument(
+        "--proof-api",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="beacon-kit layout: serve /bkit/v1/proof (default on; off: as a node with its block store off, "
+        "where every proof must come from the state)",
+    )
     devnet.set_defaults(handler=cmd_devnet)
 
     def with_config(sub: argparse.ArgumentParser) -> None:
@@ -360,7 +422,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--metrics-address",
         metavar="HOST:PORT",
-        help="serve /metrics, /healthz and /readyz here (overrides service.metrics_address)",
+        help="serve /metrics, /healthz and /readyz here, host:port or [IPv6]:port (overrides service.metrics_address)",
     )
     run.set_defaults(handler=cmd_run)
 
@@ -378,6 +440,25 @@ def build_parser() -> argparse.ArgumentParser:
     status = commands.add_parser("status", help="per pool: proven vs on-chain, share price, holds, last report")
     with_config(status)
     status.set_defaults(handler=cmd_status)
+
+    activate = commands.add_parser(
+        "activate", help="activate a registered pool (activateStakingPool) with proofs from our engine",
+        description="Prove the validator's pubkey, withdrawal credentials and balance at one slot from the "
+        "state (no /bkit/v1/proof needed), verify them against the EIP-4788 root, pre-flight, and send "
+        "factory.activateStakingPool through the journal. Any key with gas may: no role is needed.",
+    )  # fmt: skip
+    with_config(activate)
+    activate.add_argument("--pubkey", required=True, metavar="PK", help="the validator's 48-byte pubkey (0x-hex)")
+    activate.set_defaults(handler=cmd_activate)
+
+    finalize = commands.add_parser(
+        "finalize", help="finalize the stakers' withdrawal requests that are due",
+        description="Every request of the keeper's pools (or of --pool) whose finalization delay has passed and "
+        "that the WithdrawalVault can pay, in one finalizeWithdrawalRequests within the keeper's gas budget.",
+    )  # fmt: skip
+    with_config(finalize)
+    finalize.add_argument("--pool", metavar="ADDR", help="only this StakingPool's requests")
+    finalize.set_defaults(handler=cmd_finalize)
 
     reference = commands.add_parser("config-reference", help="print the configuration reference (Markdown)")
     reference.add_argument("--output", metavar="FILE", help="write it here instead of stdout")

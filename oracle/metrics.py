@@ -16,7 +16,22 @@ def endpoint_label(url: str) -> str:
     """host:port of an endpoint URL: paths and queries often carry API keys and never reach metrics or logs."""
     parts = urlsplit(url)
     host = parts.hostname or "unknown"
-    return f"{host}:{parts.port}" if parts.port else host
+    try:
+        port = parts.port
+    except ValueError:  # out of range or not a number: the settings refuse it, a label never raises
+        port = None
+    return f"{host}:{port}" if port else host
+
+
+def endpoint_labels(urls: list[str] | tuple[str, ...]) -> list[str]:
+    """One label per endpoint, unique: two on one host:port (an API gateway's two keys or paths) are told apart
+    by their rank among those, `host:port#2` for the second, as their paths never reach a label."""
+    labels, seen = [], dict[str, int]()
+    for url in urls:
+        label = endpoint_label(url)
+        seen[label] = seen.get(label, 0) + 1
+        labels.append(label if seen[label] == 1 else f"{label}#{seen[label]}")
+    return labels
 
 
 # Build and mode
@@ -60,7 +75,8 @@ JOURNAL_ERRORS = Counter(
 )
 CL_FORCED_EXIT = Gauge(
     "pool_oracle_cl_forced_exit",
-    "1 while a pool's validator is exiting or swept on the CL though the pool never triggered a full exit.",
+    "1 while the CL exits a pool's validator by itself (the pool never triggered a full exit), until the report "
+    "of 0 that closes the pool lands.",
     POOL_LABELS,
     registry=REGISTRY,
 )
@@ -153,7 +169,8 @@ ENDPOINT_UP = Gauge(
 TRANSACTIONS = Counter(
     "pool_oracle_transactions_total",
     "Transactions by outcome (sent, mined, reverted, replaced, superseded, timeout; stale: not signed because "
-    "the report's grounds moved; cancel_sent, cancelled: a stale report's nonce taken back; reorged: a mined "
+    "the report's grounds moved; cancel_sent, cancelled: a stale report's nonce taken back; cancel_refused: a "
+    "cancellation a node refused, the report still followed and the cancellation retried; reorged: a mined "
     "report whose block left the chain, followed again).",
     ["outcome"],
     registry=REGISTRY,
@@ -176,14 +193,50 @@ REPORT_OUTCOMES = (
 HOLD_REASONS = (
     "deposit_in_flight", "deposit_lag_unknown", "withdrawal_in_flight", "exit_in_flight",
     "change_exceeds_per_report_bound", "change_exceeds_daily_bound", "proof_too_old",
-    "below_min_effective_balance", "cl_forced_exit",
+    "zero_balance_not_exited", "cl_forced_exit",
 )  # fmt: skip
 TX_OUTCOMES = (
     "sent", "mined", "reverted", "replaced", "superseded", "timeout", "failed", "fee_ceiling", "stale", "cancel_sent",
-    "cancelled", "reorged",
+    "cancelled", "cancel_refused", "reorged",
 )  # fmt: skip
 POOL_STATES = ("active", "below_threshold", "not_activated", "paused", "exited", "operator_mismatch")
+KEEPER_DUTIES = ("activation", "finalize", "process_rewards", "retry_full_exit")
+KEEPER_OUTCOMES = (
+    "landed", "due", "waiting", "preflight_failed", "over_budget", "already_journalled", "reverted", "timeout",
+    "fee_ceiling", "failed", "superseded", "stale", "cancelled",
+)  # fmt: skip
 PROOF_KINDS = ("pubkey", "balance", "credentials", "state", "proof")
+
+
+# The keeper (permissionless duties)
+KEEPER_ACTIONS = Counter(
+    "pool_oracle_keeper_actions_total",
+    "Keeper duties by duty (activation, finalize, process_rewards, retry_full_exit) and outcome (landed; due: "
+    "named, not sent, without a signer or in a dry run; waiting: another transaction of this key in flight; "
+    "preflight_failed; over_budget: past keeper.gas_budget_per_cycle; then as transactions).",
+    ["duty", "outcome"],
+    registry=REGISTRY,
+)
+KEEPER_FINALIZABLE = Gauge(
+    "pool_oracle_keeper_finalizable_requests",
+    "Withdrawal requests of the keeper's pools whose finalization delay has passed and that nobody finalized yet.",
+    registry=REGISTRY,
+)
+KEEPER_OLDEST_FINALIZABLE = Gauge(
+    "pool_oracle_keeper_oldest_finalizable_request_seconds",
+    "How long the oldest finalizable request has waited since its delay passed (blocks x seconds per slot).",
+    registry=REGISTRY,
+)
+KEEPER_UNACTIVATED = Gauge(
+    "pool_oracle_keeper_unactivated_pools",
+    "Registered pools whose validator is on the CL (proofs verified) and that nobody has activated yet.",
+    registry=REGISTRY,
+)
+KEEPER_EXITS_STRANDED = Gauge(
+    "pool_oracle_keeper_stranded_exits",
+    "Fully exited pools whose validator is still active on the CL past keeper.retry_full_exit_after_blocks.",
+    registry=REGISTRY,
+)
 
 
 def initialise(beacon_endpoints: list[str], execution_endpoints: list[str]) -> None:
@@ -196,18 +249,19 @@ def initialise(beacon_endpoints: list[str], execution_endpoints: list[str]) -> N
         HOLDS.labels(reason)
     for outcome in TX_OUTCOMES:
         TRANSACTIONS.labels(outcome)
-    for url in beacon_endpoints:
-        label = endpoint_label(url)
+    for label in endpoint_labels(beacon_endpoints):
         BEACON_ERRORS.labels(label, "connection")
         ENDPOINT_UP.labels("beacon", label)
         for kind in PROOF_KINDS:
             PROOF_FAILURES.labels(label, kind)
     for kind in PROOF_KINDS:
         PROOF_FAILURES.labels("engine", kind)
-    for url in execution_endpoints:
-        label = endpoint_label(url)
+    for label in endpoint_labels(execution_endpoints):
         EL_ERRORS.labels(label, "connection")
         ENDPOINT_UP.labels("execution", label)
+    for duty in KEEPER_DUTIES:
+        for outcome in KEEPER_OUTCOMES:
+            KEEPER_ACTIONS.labels(duty, outcome)
     for state in POOL_STATES:
         POOLS.labels(state)
     CONTRACT_MISMATCH.labels("gindex")

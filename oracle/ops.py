@@ -14,12 +14,14 @@ from oracle.beacon.answers import EndpointError
 from oracle.config.settings import Settings
 from oracle.execution.el import ExecutionError
 from oracle.journal import JournalError
+from oracle.keeper.run import DUTIES
 from oracle.reporting.context import Context, CycleError, CycleResult, Pool
 from oracle.reporting.endpoints import chain_problem, check_endpoints, is_lagging
 from oracle.reporting.pipeline import run_cycle
 from oracle.reporting.proofs import ProvenBalance
 from oracle.reporting.reconcile import Decision
 from oracle.service.daemon import run_daemon
+from oracle.service.http import ServiceError
 
 GWEI = 10**9
 MIN_SIGNER_BALANCE_WEI = 10**17
@@ -35,7 +37,7 @@ def run(settings: Settings, account: LocalAccount | None) -> int:
 
     try:
         asyncio.run(main())
-    except JournalError as exc:
+    except (JournalError, ServiceError) as exc:
         print(f"pool-oracle run: error: {exc}", file=sys.stderr)
         return 2
     return 0
@@ -57,6 +59,11 @@ def format_cycle(result: CycleResult) -> str:
         )
     for pool, reason in result.skipped:
         lines.append(f"{pool.address:<44} {pool.index:>5} {'':>16} {'':>16} {'':>12}  skipped ({reason})")
+    for duty in result.duties:
+        where = duty.action.pool or duty.action.address
+        why = f" ({duty.reason})" if duty.reason else ""
+        tx = f" tx {duty.tx_hash}" if duty.tx_hash else ""
+        lines.append(f"{where:<44} duty {duty.action.duty}: {duty.action.why}: {duty.outcome}{why}{tx}")
     return "\n".join(lines)
 
 
@@ -75,6 +82,7 @@ def report_once(settings: Settings, account: LocalAccount | None, *, dry_run: bo
 
     async def main() -> int:
         ctx = await Context.open(settings, account)
+        ctx.duties = DUTIES
         try:
             result = await run_cycle(ctx, send=not (dry_run or settings.reporting.dry_run), confirm=confirm)
         finally:
@@ -95,6 +103,7 @@ def status(settings: Settings, account: LocalAccount | None) -> int:
 
     async def main() -> int:
         ctx = await Context.open(settings, account)
+        ctx.duties = DUTIES
         try:
             result = await run_cycle(ctx, send=False)
             print(format_cycle(result))
@@ -113,6 +122,38 @@ def status(settings: Settings, account: LocalAccount | None) -> int:
         return asyncio.run(main())
     except (CycleError, EndpointError, ExecutionError, JournalError) as exc:
         print(f"pool-oracle status: error: {exc}", file=sys.stderr)
+        return 2 if isinstance(exc, JournalError) else 1
+
+
+def duty_once(settings: Settings, account: LocalAccount | None, duty: str, *, pubkey: bytes | None = None,
+              pool: str | None = None) -> int:  # fmt: skip
+    """`activate` and `finalize`: one duty now, through the journal; exit 1 if it was refused or did not land."""
+    from oracle.keeper.oneshot import DutyRefused, activate, finalize_requests
+
+    async def main() -> int:
+        ctx = await Context.open(settings, account)
+        ctx.duties = DUTIES
+        try:
+            if duty == "activation":
+                assert pubkey is not None
+                results = [await activate(ctx, pubkey)]
+            else:
+                results = await finalize_requests(ctx, pool)
+        finally:
+            await ctx.close()
+        for r in results:
+            tx = f" tx {r.tx_hash}" if r.tx_hash else ""
+            print(f"{r.action.duty}: {r.action.why}: {r.outcome}{f' ({r.reason})' if r.reason else ''}{tx}")
+        return 0 if all(r.outcome == "landed" for r in results) else 1
+
+    command = "activate" if duty == "activation" else "finalize"
+    try:
+        return asyncio.run(main())
+    except DutyRefused as exc:
+        print(f"pool-oracle {command}: {exc}", file=sys.stderr)
+        return 1
+    except (CycleError, EndpointError, ExecutionError, JournalError) as exc:
+        print(f"pool-oracle {command}: error: {exc}", file=sys.stderr)
         return 2 if isinstance(exc, JournalError) else 1
 
 
@@ -180,7 +221,8 @@ def check(settings: Settings, account: LocalAccount | None) -> int:
                 result(True, "signer: none configured: audit mode (proves and reconciles, never sends)")
                 return
             result(True, f"signer: {ctx.account.address}")
-            result(ctx.has_role, access_line(ctx))
+            result(ctx.has_role or settings.keeper.enabled, access_line(ctx))
+            result(True, keeper_line(ctx))
             balance = await ctx.el.balance(ctx.account.address)
             result(balance >= MIN_SIGNER_BALANCE_WEI, f"signer balance: {balance / 10**18:.4f} (need >= 0.1 for gas)")
         finally:
@@ -205,6 +247,16 @@ def access_line(ctx: Context) -> str:
         return f"reporting access: Ownable oracle, {state}"
     return ("reporting access: the oracle answers neither supportsInterface nor owner(); "
             "a report's pre-flight from this key decides (audit mode until one passes)")  # fmt: skip
+
+
+def keeper_line(ctx: Context) -> str:
+    """What this key can do of the permissionless duties (none needs a role: only gas)."""
+    duties = ("activation", "finalize_withdrawals", "process_rewards", "retry_full_exit")
+    on = [name for name in duties if getattr(ctx.settings.keeper, name)]
+    if not ctx.settings.keeper.enabled:
+        return "keeper: off (keeper.enabled); this key could do every permissionless duty, none needs a role"
+    mode = "report and keep" if ctx.has_role else "keep only (no right to report)"
+    return f"keeper: on, this key can {mode}: {', '.join(on) or 'no duty switched on'}"
 
 
 def write_reference(output: str | None, fmt: str = "markdown") -> int:

@@ -29,6 +29,8 @@ ALLOWED: dict[str, set[str]] = {
     "oracle.beacon": GROUND | {"oracle.config"},
     "oracle.execution": GROUND | {"oracle.config"},
     "oracle.reporting": GROUND | {"oracle.config", "oracle.beacon", "oracle.execution"},
+    # The keeper stands beside reporting/ and reads through its cycle's context; reporting/ never imports it.
+    "oracle.keeper": GROUND | {"oracle.config", "oracle.beacon", "oracle.execution", "oracle.reporting"},
 }
 
 

@@ -217,6 +217,27 @@ def reporter() -> dict[str, Any]:
                 unit="none",
             ),
             panel("Oldest pending transaction", [("pool_oracle_pending_transaction_age_seconds", "age")], unit="s"),
+            # The keeper: the permissionless duties (any key with gas), and what waits for someone to do them.
+            panel(
+                "Keeper duties by outcome (1 h)",
+                [("sum by (duty, outcome) (increase(pool_oracle_keeper_actions_total[1h]))", "{{duty}} {{outcome}}")],
+            ),
+            panel(
+                "Withdrawal requests waiting for finalization",
+                [
+                    ("pool_oracle_keeper_finalizable_requests", "finalizable"),
+                    ("pool_oracle_keeper_oldest_finalizable_request_seconds / 3600", "oldest (h)"),
+                ],
+                unit="none",
+            ),
+            panel(
+                "Pools waiting for a duty",
+                [
+                    ("pool_oracle_keeper_unactivated_pools", "registered, not activated"),
+                    ("pool_oracle_keeper_stranded_exits", "exited, validator still active"),
+                ],
+                unit="none",
+            ),
             panel(
                 "Build and mode",
                 [(f"pool_oracle_build_info{{{SEL}}}", "{{version}} {{network}} {{signer}}")],

@@ -83,10 +83,18 @@ class BeaconApi:
         chain_id: int,
         set_random_events: Callable[[bool], None] | None = None,
         reorg: Callable[[int], Awaitable[dict[str, Any]]] | None = None,
+        *,
+        proof_api: bool = True,
+        drop_exit_requests: Callable[[int], None] | None = None,
     ) -> None:
         """`el_parent_slots` maps an EL block timestamp to the beacon slot whose root that block carries;
         `set_random_events` switches the network's random activity (POST /devnet/v1/random_events/{on,off});
-        `reorg` replaces the newest slots (POST /devnet/v1/reorg/{depth}), where the devnet keeps them."""
+        `reorg` replaces the newest slots (POST /devnet/v1/reorg/{depth}), where the devnet keeps them;
+        `proof_api` off: no /bkit/v1/proof routes (a beacon-kit node with its block store off answers none);
+        `drop_exit_requests(n)`: the CL ignores the next n EIP-7002 full-exit requests (POST
+        /devnet/v1/exit_requests/drop/{n}), as a full request queue drops them."""
+        self.proof_api = proof_api
+        self.drop_exit_requests = drop_exit_requests
         self.set_random_events = set_random_events
         self.reorg = reorg
         self.chain = chain
@@ -528,6 +536,14 @@ class BeaconApi:
         self.set_random_events(switch == "on")
         return web.json_response({"random_events": switch})
 
+    async def devnet_drop_exit_requests(self, request: web.Request) -> web.Response:
+        """The next `count` full-exit requests (EIP-7002, amount 0) never reach the CL: what retryFullExit is for."""
+        raw = request.match_info["count"]
+        if not raw.isdigit() or self.drop_exit_requests is None:
+            raise ApiError(400, f"exit requests to drop: expected a count, got {raw}")
+        self.drop_exit_requests(int(raw))
+        return web.json_response({"dropped_exit_requests": int(raw)})
+
     async def devnet_reorg(self, request: web.Request) -> web.Response:
         """A reorganisation replacing the newest `depth` slots (and their EL blocks)."""
         raw = request.match_info["depth"]
@@ -561,8 +577,9 @@ class BeaconApi:
             ("POST", "/devnet/v1/validators/{validator_index}/withdraw/{gwei}", self.devnet_withdraw),
             ("POST", "/devnet/v1/random_events/{switch}", self.devnet_random_events),
             ("POST", "/devnet/v1/reorg/{depth}", self.devnet_reorg),
+            ("POST", "/devnet/v1/exit_requests/drop/{count}", self.devnet_drop_exit_requests),
         ]
-        if self.beaconkit:
+        if self.beaconkit and self.proof_api:
             routes += [
                 (
                     "GET",
@@ -580,6 +597,9 @@ class BeaconApi:
                     self.proof_balance,
                 ),
                 ("GET", "/bkit/v1/proof/block_proposer/{timestamp_id}", self.proof_proposer),
+            ]
+        if self.beaconkit:
+            routes += [
                 ("GET", "/eth/v1/node/health", self.not_implemented),
                 ("GET", "/eth/v1/beacon/states/{state_id}/finality_checkpoints", self.not_implemented),
                 ("GET", "/eth/v1/beacon/blocks/{block_id}/root", self.not_implemented),

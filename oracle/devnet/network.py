@@ -42,7 +42,6 @@ BEACON_ROOTS_CODE = (
 )
 SYSTEM_ADDRESS = "0xfffffffffffffffffffffffffffffffffffffffe"
 ZERO_ADDRESS = "0x" + "00" * 20
-FULL_EXIT_TOPIC = "0x" + keccak(text="FullExitTriggered()").hex()
 BEACON_DEPOSIT = "0x4242424242424242424242424242424242424242"
 WEI_PER_GWEI = 10**9
 # anvil's default accounts (its well-known test mnemonic): 0 governs, 1 feeds, the rest are users.
@@ -82,6 +81,7 @@ class DevnetConfig:
     # keeps an anvil snapshot and a copy of the registry, so memory grows with the run: for tests.
     reorg_depth: int = 0
     rewards: bool = True  # Ethereum layouts: per-epoch rewards and penalties
+    proof_api: bool = True  # beacon-kit's /bkit/v1/proof routes (off: as a node with its block store off)
 
     def __post_init__(self) -> None:
         if get_layout(self.layout).name not in ("beaconkit-electra", "ethereum-electra"):
@@ -94,6 +94,10 @@ class DevnetConfig:
             raise DevnetError("slots per epoch and the deposit and withdrawal delays must be at least 1")
         if self.open_reporting and self.ownable_oracle:
             raise DevnetError("the Ownable oracle has no open-reporting switch; pick one")
+        if self.finalization_delay_blocks is not None and self.finalization_delay_blocks < 0:
+            raise DevnetError(f"the finalization delay is 0 blocks or more, got {self.finalization_delay_blocks}")
+        if not self.proof_api and get_layout(self.layout).family != "beaconkit":
+            raise DevnetError("--no-proof-api is for the beacon-kit layout (Ethereum layouts serve no /bkit routes)")
         if self.reorg_depth < 0:
             raise DevnetError(f"reorg depth must be 0 or more, got {self.reorg_depth}")
         if self.reorg_depth and get_layout(self.layout).family != "ethereum":
@@ -109,7 +113,6 @@ class Pool:
     staking_pool: str
     rewards_vault: str
     smart_operator: str
-    closed: bool = False
 
 
 @dataclass(frozen=True)
@@ -167,6 +170,7 @@ class Devnet:
         self._setup_time = self.genesis_time - 100
         self._rng = np.random.default_rng(config.seed + 7)
         self.random_events = config.random_events
+        self.dropped_exit_requests = 0  # full-exit requests the CL is to ignore (POST /devnet/v1/exit_requests/drop)
         self._lock = asyncio.Lock()
         # (anvil snapshot, chain checkpoint) taken before each of the last reorg_depth slots.
         self._reorg_points: deque[tuple[str, Checkpoint]] = deque(maxlen=max(config.reorg_depth, 1))
@@ -211,7 +215,8 @@ class Devnet:
                     f"set-up made {el_deposits} deposits, the CL genesis counts {self.chain.deposit_count}"
                 )
             api = BeaconApi(self.chain, self.el_parent_slots, self.config.chain_id, self._switch_random_events,
-                            self.reorg if self.config.reorg_depth else None)  # fmt: skip
+                            self.reorg if self.config.reorg_depth else None,
+                            proof_api=self.config.proof_api, drop_exit_requests=self._drop_exit_requests)  # fmt: skip
             self._runner = web.AppRunner(api.app(), access_log=None)
             await self._runner.setup()
             try:
@@ -318,7 +323,8 @@ class Devnet:
             oracle = await deploy("OwnableAccountingOracle", self.feeder, factory.address)
         else:
             oracle = await deploy("AccountingOracle", self.governance, factory.address)
-        vault = await deploy("WithdrawalVault", factory.address, a.finalization_delay_blocks)
+        vault = await deploy("WithdrawalVault", factory.address, a.finalization_delay_blocks,
+                             self.withdrawal_flight_blocks)  # fmt: skip
         await self._transact(factory.functions.configure(oracle.address, vault.address), self.governance)
         if self.config.ownable_oracle:
             pass
@@ -427,7 +433,6 @@ class Devnet:
                 address = AsyncWeb3.to_checksum_address("0x" + withdrawal.address.hex())
                 balance = await self.w3.eth.get_balance(address)
                 await self.rpc("anvil_setBalance", address, hex(balance + withdrawal.amount * WEI_PER_GWEI))
-            await self._notify_full_exits()
             return chain.slot
 
     async def reorg(self, depth: int) -> dict[str, Any]:
@@ -473,30 +478,14 @@ class Devnet:
         )
         for event in vault_events:
             index = self.chain.validator_index(bytes(event["args"]["pubkey"]))
+            if index is not None and int(event["args"]["amount"]) == 0 and self.dropped_exit_requests > 0:
+                self.dropped_exit_requests -= 1  # POST /devnet/v1/exit_requests/drop/{count}: a full queue
+                continue
             if index is not None:
                 self.chain.request_withdrawal(index, int(event["args"]["amount"]))
-        # A pool's full exit triggered by a report (a pool below its minimum effective balance): the
-        # deployed pool has the vault send the EIP-7002 exit; the devnet follows the pool's event.
-        for log in await self.w3.eth.get_logs(
-            {"fromBlock": block_number, "toBlock": block_number, "topics": [FULL_EXIT_TOPIC]}
-        ):
-            pool = self.w3.eth.contract(address=log["address"], abi=self.contracts.abis["StakingPool"])
-            with contextlib.suppress(Exception):  # a FullExitTriggered of some other contract
-                index = self.chain.validator_index(bytes(await pool.functions.getValidatorPubkey().call()))
-                if index is not None:
-                    self.chain.exit(index)
-
-    async def _notify_full_exits(self) -> None:
-        """Once a pool validator's exit is swept, close its pool as governance does on Berachain."""
-        assert self.chain is not None and self.contracts is not None
-        v = self.chain.validators
-        for pool in self.pools:
-            i = pool.validator_index
-            exited = v.withdrawable_epochs[i] <= self.chain.epoch and v.balances[i] == 0
-            if exited and not pool.closed:
-                call = self.contracts.vault.functions.notifyFullExitFromCL(pool.pubkey)
-                await call.transact(tx_params(self.governance))
-                pool.closed = True
+        # The audited contracts exit a validator only through the vault's EIP-7002 request (a withdrawal that
+        # is the pool's full exit, or retryFullExit: amount 0), followed above. A report of 0 closes a pool
+        # whose validator the CL has already exited, and asks the CL for nothing.
 
     # -- scripted EL activity (tests, demo) ---------------------------------------------------------------
 
@@ -532,12 +521,6 @@ class Devnet:
         tx = await call.transact(tx_params(sender or self.user, value=1))
         return "0x" + tx.hex()
 
-    async def request_full_exit(self, pool: Pool) -> str:
-        assert self.contracts is not None
-        call = self.contracts.vault.functions.requestWithdrawal(pool.pubkey, 0, 1)
-        tx = await call.transact(tx_params(self.governance, value=1))
-        return "0x" + tx.hex()
-
     async def register_pool(self, seed: int) -> bytes:
         """A new validator's pool, registered as install-helpers/register.sh does it: deployStakingPoolContracts
         with the first deposit (mined with the next slot), which names the pool's SmartOperator as the
@@ -569,6 +552,9 @@ class Devnet:
 
     def _switch_random_events(self, on: bool) -> None:
         self.random_events = on
+
+    def _drop_exit_requests(self, count: int) -> None:
+        self.dropped_exit_requests = count
 
     async def _random_events(self) -> None:
         if not self.pools:
@@ -649,6 +635,12 @@ class Devnet:
             f"  withdrawal_lookback_blocks: {self.withdrawal_flight_blocks}",
             "signer:",
             f"  key_file: {key_file}",
+            "keeper:",
+            "  # Every permissionless duty, for every pool (the devnet's feeder key has gas for them).",
+            "  enabled: true",
+            "  min_rewards_gwei: 1000000000  # 1 BERA / ETH",
+            "  # The devnet's CL takes an exit request within a few slots (Berachain: 49,153 blocks).",
+            f"  retry_full_exit_after_blocks: {self.withdrawal_flight_blocks}",
             "",
         ]
         path.write_text("\n".join(lines))
