@@ -36,7 +36,9 @@ class Case:
     where: str  # "beacon", "el" (a proxy fault) or "chain" (an event on the devnet: on, tick each second, off)
     make: Callable[[FaultProxy], Fault] | None = None
     may_send: bool = False  # the report may land during the fault (failover, latency)
+    must_send: bool = False  # the report must land during the fault (the daemon works around it)
     second_el: bool = False  # a healthy second EL endpoint behind the faulty one
+    second_el_fault: Callable[[FaultProxy], Fault] | None = None  # the second endpoint's own fault, all row long
     metric: str = "pool_oracle_cycles_total"
     metric_labels: dict[str, str] = field(default_factory=dict)
     observe_seconds: float = 14.0
@@ -50,6 +52,7 @@ class Case:
     layout: str = "beaconkit"  # or "ethereum": the row runs on an Ethereum-layout devnet (see test_matrix.py)
     top_up_wei: int = MIN_DEPOSIT  # what makes the report fall due (the network's minimum deposit or more)
     metric_after_recovery: bool = False  # the fault is an event ending it (a reorganisation): count until recovery
+    metric_must_move: bool = False  # the fault must be seen (refused, counted), not merely survived
 
 
 # The daemon's wall clock, movable: time.time() plus the seconds in SKEW_FILE (monotonic time is untouched, as
@@ -211,9 +214,13 @@ def _ts(event: dict[str, Any]) -> float:
 
 
 def run_case(devnet: Devnet, pool: Pool, case: Case, workdir: Path) -> Row:
-    with FaultProxy(devnet_beacon(devnet)) as beacon, FaultProxy(devnet_rpc(devnet)) as el:
+    with (FaultProxy(devnet_beacon(devnet)) as beacon, FaultProxy(devnet_rpc(devnet)) as el,
+          FaultProxy(devnet_rpc(devnet)) as second):  # fmt: skip
         port = free_port()
-        endpoints = el.url + ("," + devnet_rpc(devnet) if case.second_el else "")
+        if case.second_el_fault is not None:
+            second.fault = case.second_el_fault(second)
+        second_url = devnet_rpc(devnet) if case.second_el_fault is None else second.url
+        endpoints = el.url + ("," + second_url if case.second_el else "")
         env = daemon_env(
             workdir, case.name,
             POOL_ORACLE_BEACON_ENDPOINTS=beacon.url, POOL_ORACLE_EXECUTION_ENDPOINTS=endpoints,
@@ -448,6 +455,130 @@ def set_min_effective_balance(above_books: bool) -> Callable[[Devnet, Pool], Non
     return act
 
 
+JUNK_SENDERS: dict[str, threading.Event] = {}  # pool address -> the stop of its junk sender
+
+
+def junk_in_mempool(on: bool) -> Callable[[Devnet, Pool], None]:
+    """Anyone's junk transaction to the oracle with the pool's pubkey in its input (no function's call), from an
+    account holding no role, paying no priority fee, kept pending all along: each time a block takes one (anvil
+    takes a zero-tip transaction), the next is sent within 50 ms."""
+
+    def act(devnet: Devnet, pool: Pool) -> None:
+        if not on:
+            JUNK_SENDERS.pop(pool.address).set()
+            return
+        stop = JUNK_SENDERS[pool.address] = threading.Event()
+        threading.Thread(target=send_junk, args=(devnet, pool, stop), daemon=True).start()
+
+    return act
+
+
+def send_junk(devnet: Devnet, pool: Pool, stop: threading.Event) -> None:
+    from eth_account import Account
+    from web3 import Web3
+
+    w3 = Web3(Web3.HTTPProvider(devnet_rpc(devnet)))  # its own connection: this runs beside the row's thread
+    account = Account.create()
+    w3.provider.make_request("anvil_setBalance", [account.address, hex(10**21)])  # type: ignore[arg-type]
+    data = "0x5578e99d" + "00" * 60 + pool.pubkey.hex()
+    oracle, chain_id = oracle_contract(devnet).address, w3.eth.chain_id
+    while not stop.is_set():
+        try:
+            nonce = w3.eth.get_transaction_count(account.address, "pending")
+            if nonce == w3.eth.get_transaction_count(account.address, "latest"):
+                base = int(w3.eth.fee_history(1, "latest", [])["baseFeePerGas"][-1])
+                tx = {"type": 2, "chainId": chain_id, "to": oracle, "value": 0, "gas": 100_000, "nonce": nonce,
+                      "data": data, "maxFeePerGas": max(2 * base, 1), "maxPriorityFeePerGas": 0}  # fmt: skip
+                w3.eth.send_raw_transaction(account.sign_transaction(tx).raw_transaction)
+        except Exception:  # a refused or raced one: the next round sends again
+            pass
+        stop.wait(0.05)
+
+
+class StaleAtCeiling:
+    """A stale report at the fee ceiling (15 gwei). The base fee is held at 10 gwei, so that the report (2 x base +
+    tip) is signed at the ceiling itself. The EL proxy keeps the report pending as a geth node's mempool does
+    (anvil would mine it at once, and drops what its base fee outgrows): held, not mined, and replaced only by a
+    transaction at its nonce that raises both fee fields by 10 % (else "replacement transaction underpriced"); a
+    replacing cancellation is passed on to the node and mined. While the report is held a stake lands in the pool
+    (its grounds move). The fault ends once the signer's nonce is taken; then the proxy passes on whatever it
+    still holds, as a mempool would once the block has room: a stale report still pending lands then."""
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self.held: dict[str, Any] | None = None  # the pending report: raw, hash, nonce, fees
+        self.staked = False
+        self.stop = threading.Event()
+        self.holder: threading.Thread | None = None
+
+    def fault(self, proxy: FaultProxy) -> Fault:
+        async def mempool(request: Any, body: bytes) -> Any:
+            from aiohttp import web
+            from eth_account.typed_transactions.typed_transaction import TypedTransaction
+            from eth_utils.crypto import keccak
+            from hexbytes import HexBytes
+
+            call = json.loads(body)
+            raw = call["params"][0]
+            tx = TypedTransaction.from_bytes(HexBytes(raw)).as_dict()
+            tx_hash = "0x" + keccak(HexBytes(raw)).hex()
+            held = self.held
+            if held is None and not bytes(tx["data"]):
+                return None  # no report held: a transfer goes on to the node
+            if held is not None and held["hash"] == tx_hash:
+                return web.json_response({"jsonrpc": "2.0", "id": call["id"],
+                                          "error": {"code": -32000, "message": "already known"}})  # fmt: skip
+            if held is not None and int(tx["nonce"]) == held["nonce"]:
+                if tx["maxFeePerGas"] * 10 < held["max_fee"] * 11 or tx["maxPriorityFeePerGas"] * 10 < held["tip"] * 11:
+                    error = {"code": -32000, "message": "replacement transaction underpriced"}
+                    return web.json_response({"jsonrpc": "2.0", "id": call["id"], "error": error})
+                if not bytes(tx["data"]):  # a cancellation replaces the report: the node gets it, and mines it
+                    self.held = None
+                    return None
+            self.held = {"raw": raw, "hash": tx_hash, "nonce": int(tx["nonce"]), "max_fee": tx["maxFeePerGas"],
+                         "tip": tx["maxPriorityFeePerGas"]}  # fmt: skip
+            return web.json_response({"jsonrpc": "2.0", "id": call["id"], "result": tx_hash})
+
+        return faults.rpc_methods({"eth_sendRawTransaction": mempool})
+
+    def hold_base_fee(self, url: str) -> None:
+        """Each block's base fee set ahead of it (anvil_setNextBlockBaseFeePerGas lasts one block)."""
+        from web3 import Web3
+
+        w3 = Web3(Web3.HTTPProvider(url))  # its own connection: this runs beside the row's thread
+        while not self.stop.is_set():
+            w3.provider.make_request("anvil_setNextBlockBaseFeePerGas", [hex(10 * GWEI)])  # type: ignore[arg-type]
+            self.stop.wait(0.05)
+
+    def on(self, devnet: Devnet, pool: Pool) -> None:
+        self.reset()
+        self.holder = threading.Thread(target=self.hold_base_fee, args=(devnet_rpc(devnet),), daemon=True)
+        self.holder.start()
+
+    def tick(self, devnet: Devnet, pool: Pool) -> bool:
+        held = self.held
+        if held is None:
+            return self.staked  # the cancellation took the report's place (or nothing was held yet)
+        if not self.staked:
+            devnet.stake(pool, MIN_DEPOSIT)  # booked at once: the pool's shares and totalDeposits move
+            self.staked = True
+        return False
+
+    def off(self, devnet: Devnet, pool: Pool) -> None:
+        self.stop.set()
+        if self.holder is not None:
+            self.holder.join(5)
+        rpc(devnet, "anvil_setNextBlockBaseFeePerGas", hex(GWEI))
+        held, self.held = self.held, None
+        if held is not None:
+            devnet.w3.eth.send_raw_transaction(held["raw"])
+
+
+STALE_AT_CEILING = StaleAtCeiling()
+
+
 CASES = [
     Case("beacon: 0.5 s latency on every answer", "beacon", lambda p: faults.latency(0.5), may_send=True,
          metric="pool_oracle_cycles_total", metric_labels={"result": "ok"}),
@@ -483,8 +614,9 @@ CASES = [
     Case("EL: eth_sendRawTransaction accepted, never mined", "el",
          lambda p: faults.rpc_methods({"eth_sendRawTransaction": faults.swallow_transactions()}),
          metric="pool_oracle_transactions_total", metric_labels={"outcome": "timeout"}, observe_seconds=20),
-    Case("EL: eth_getLogs refused over wide ranges", "el", lambda p: faults.wide_get_logs_fail(100),
-         metric="pool_oracle_cycles_total", metric_labels={"result": "error"}),
+    Case("EL: eth_getLogs refused over wide ranges", "el", lambda p: faults.wide_get_logs_fail(100), may_send=True,
+         must_send=True, observe_seconds=45, metric="pool_oracle_el_request_errors_total",
+         metric_labels={"reason": "range_refused"}),
     Case("EL: an endpoint of another chain", "el",
          lambda p: faults.rpc_rewrite(p, "eth_chainId", lambda _: "0x1"),
          metric="pool_oracle_cycles_total", metric_labels={"result": "error"}),
@@ -493,9 +625,10 @@ CASES = [
          metric="pool_oracle_cycles_total", metric_labels={"result": "error"}),
     Case("chain: the factory's balance gindex moved, then moved back", "chain", on=set_balance_gindex(1),
          off=set_balance_gindex(-1), metric="pool_oracle_contract_mismatch", metric_labels={"what": "gindex"}),
+    # The audited report has no minimum rule (May 2026 audit I-2): a true report below the minimum lands.
     Case("chain: minEffectiveBalance raised above the report, then lowered", "chain",
-         on=set_min_effective_balance(True), off=set_min_effective_balance(False),
-         metric="pool_oracle_holds_total", metric_labels={"reason": "below_min_effective_balance"}),
+         on=set_min_effective_balance(True), off=set_min_effective_balance(False), may_send=True, must_send=True,
+         metric="pool_oracle_reports_total", metric_labels={"outcome": "landed"}),
     Case("chain: FEEDER_ROLE revoked, then granted again", "chain", on=set_role(False), off=set_role(True),
          metric="pool_oracle_reports_total", metric_labels={"outcome": "audit_drift"}),
     Case("chain: the signer's balance runs out, then is topped up", "chain", on=set_balance(0),
@@ -522,6 +655,30 @@ CASES = [
     Case("chain: base fee spikes over the fee ceiling, then falls", "chain", tick=base_fee(100), off=base_fee(1),
          env={"POOL_ORACLE_TRANSACTIONS_MAX_FEE_GWEI": "20"},
          metric="pool_oracle_transactions_total", metric_labels={"outcome": "fee_ceiling"}),
+    # The first endpoint fails eth_getLogs; the second is 20 blocks behind and would answer up to its own head
+    # without an error: no report is decided on its answers, the good one lands once the first is back.
+    Case("EL: a lagging second endpoint (20 blocks behind) answers the getLogs the first fails", "el",
+         lambda p: faults.rpc_methods({"eth_getLogs": faults.status(503)}), second_el=True,
+         second_el_fault=lambda p: faults.lagging(p, 20),
+         metric="pool_oracle_el_request_errors_total", metric_labels={"reason": "behind"}),
+    Case("EL: a provider that caps log ranges at 10 blocks (Alchemy's words)", "el",
+         lambda p: faults.wide_get_logs_fail(9, -32602, "Log response size exceeded. You can make eth_getLogs "
+                                             "requests with up to a 10 block range."),
+         may_send=True, must_send=True, observe_seconds=45, metric="pool_oracle_el_request_errors_total",
+         metric_labels={"reason": "range_refused"}),
+    # Anyone can send it for free: the report must not wait for it (only another reporter's priced report counts).
+    Case("chain: a junk pending transaction to the oracle (no role, no tip, the pubkey in its input)", "chain",
+         on=junk_in_mempool(True), off=junk_in_mempool(False), may_send=True, must_send=True, observe_seconds=20,
+         metric="pool_oracle_reports_total", metric_labels={"outcome": "landed"}),
+    # beacon-kit's JSON state past endpoints.max_json_state_megabytes (64): refused as it arrives, never decoded.
+    Case("beacon: an oversized JSON state (80 MB, over its 64 MiB cap)", "beacon",
+         lambda p: faults.oversized_state(p, 80), metric="pool_oracle_cycles_total", metric_labels={"result": "error"},
+         metric_must_move=True),
+    # The promise: the stale report never lands (nothing during the fault, one report after), its cancellation does.
+    Case("chain: a stale report at the fee ceiling (a stake lands while it is pending)", "el", STALE_AT_CEILING.fault,
+         on=STALE_AT_CEILING.on, tick=STALE_AT_CEILING.tick, off=STALE_AT_CEILING.off, observe_seconds=30,
+         env={"POOL_ORACLE_TRANSACTIONS_MAX_FEE_GWEI": "15"}, metric_after_recovery=True,
+         metric="pool_oracle_transactions_total", metric_labels={"outcome": "cancelled"}),
 ]  # fmt: skip
 SHORT = ("beacon: hangs past every timeout", "EL: 429 burst, healthy second endpoint",
          "EL: eth_sendRawTransaction accepted, never mined")  # fmt: skip

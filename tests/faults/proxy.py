@@ -155,6 +155,32 @@ def oversized(megabytes: int) -> Fault:
     return fault
 
 
+def oversized_state(proxy: FaultProxy, megabytes: int) -> Fault:
+    """The debug state as the node serves it (beacon-kit's JSON), padded past `megabytes` with one more field,
+    streamed; every other route forwarded: a state of a network far larger than the cap."""
+
+    async def fault(request: web.Request, body: bytes) -> web.StreamResponse | None:
+        if not request.path.startswith("/eth/v2/debug/beacon/states/"):
+            return None
+        code, kind, data = await proxy.forward(request, body)
+        if code != 200 or kind != "application/json":
+            return web.Response(body=data, status=code, content_type=kind)
+        response = web.StreamResponse(status=200)
+        response.content_type = "application/json"
+        await response.prepare(request)
+        chunk = b"a" * (1 << 20)
+        try:
+            await response.write(b'{"padding": "')
+            for _ in range(megabytes):
+                await response.write(chunk)
+            await response.write(b'", ' + data.lstrip()[1:])
+        except (ConnectionResetError, RuntimeError):
+            pass  # the client hung up, as it should
+        return response
+
+    return fault
+
+
 def malformed() -> Fault:
     async def fault(request: web.Request, body: bytes) -> web.StreamResponse:
         return web.Response(text='{"data": {"head_slot": ', content_type="application/json")
@@ -279,8 +305,10 @@ def rpc_error(message: str) -> Fault:
     return fault
 
 
-def wide_get_logs_fail(max_blocks: int) -> Fault:
-    """eth_getLogs over more than `max_blocks` refused, as hosted nodes do."""
+def wide_get_logs_fail(max_blocks: int, code: int = -32005,
+                       message: str = "query returned more than 10000 results") -> Fault:  # fmt: skip
+    """eth_getLogs over more than `max_blocks` refused, as hosted nodes do (each in its own words: Infura's by
+    default)."""
 
     async def fault(request: web.Request, body: bytes) -> web.StreamResponse | None:
         call = json.loads(body)
@@ -293,8 +321,72 @@ def wide_get_logs_fail(max_blocks: int) -> Fault:
             start, end = 0, max_blocks + 1
         if end - start <= max_blocks:
             return None
-        error = {"code": -32005, "message": "query returned more than 10000 results"}
+        error = {"code": code, "message": message}
         return web.json_response({"jsonrpc": "2.0", "id": call["id"], "error": error})
+
+    return fault
+
+
+# Where each method names its block: a node behind answers those at its own head, and knows no later block.
+BLOCK_PARAM = {"eth_call": 1, "eth_estimateGas": 1, "eth_getBalance": 1, "eth_getCode": 1,
+               "eth_getTransactionCount": 1, "eth_getStorageAt": 2, "eth_feeHistory": 1,
+               "eth_getBlockByNumber": 0}  # fmt: skip
+BLOCK_TAGS = ("latest", "pending", "safe", "finalized")
+
+
+def lagging(proxy: FaultProxy, blocks: int) -> Fault:
+    """An EL node `blocks` behind the chain that says nothing of it, as a node catching up does: its
+    eth_blockNumber and "latest" are its own head; eth_getLogs answers up to that head without an error (reth
+    and geth clamp toBlock); a later block is unknown to it (null block, "header not found", no receipt)."""
+
+    async def upstream_head() -> int:
+        assert proxy.session is not None
+        ask = {"jsonrpc": "2.0", "id": 0, "method": "eth_blockNumber", "params": []}
+        async with proxy.session.post(proxy.upstream, json=ask) as response:
+            return int((await response.json())["result"], 16)
+
+    async def fault(request: web.Request, body: bytes) -> web.StreamResponse | None:
+        try:
+            call = json.loads(body)
+        except ValueError:
+            return None
+        if not isinstance(call, dict):
+            return None
+        method, params = call.get("method"), list(call.get("params") or [])
+        head = await upstream_head() - blocks
+
+        def answer(result: Any) -> web.StreamResponse:
+            return web.json_response({"jsonrpc": "2.0", "id": call.get("id"), "result": result})
+
+        if method == "eth_blockNumber":
+            return answer(hex(head))
+        if method == "eth_getLogs" and params and isinstance(params[0], dict):
+            query = dict(params[0])
+            start = query.get("fromBlock", "0x0")
+            if isinstance(start, str) and start.startswith("0x") and int(start, 16) > head:
+                return answer([])
+            end = query.get("toBlock", "latest")
+            if end in BLOCK_TAGS or (isinstance(end, str) and end.startswith("0x") and int(end, 16) > head):
+                query["toBlock"] = hex(head)
+            params[0] = query
+        elif method in BLOCK_PARAM:
+            where = BLOCK_PARAM[method]
+            tag = params[where] if len(params) > where else "latest"
+            if tag in BLOCK_TAGS:
+                tag = hex(head)
+            elif isinstance(tag, str) and tag.startswith("0x") and int(tag, 16) > head:
+                if method == "eth_getBlockByNumber":
+                    return answer(None)
+                error = {"code": -32000, "message": "header not found"}
+                return web.json_response({"jsonrpc": "2.0", "id": call.get("id"), "error": error})
+            params = params + ["latest"] * (where + 1 - len(params))
+            params[where] = tag
+        code, kind, data = await proxy.forward(request, json.dumps({**call, "params": params}).encode())
+        if method == "eth_getTransactionReceipt" and code == 200:
+            receipt = json.loads(data).get("result")
+            if isinstance(receipt, dict) and int(receipt.get("blockNumber", "0x0"), 16) > head:
+                return answer(None)  # mined after its head: unknown to it
+        return web.Response(body=data, status=code, content_type=kind)
 
     return fault
 
