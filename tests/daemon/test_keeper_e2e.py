@@ -19,8 +19,11 @@ from eth_utils.crypto import keccak
 from tests.daemon.harness import ETHER, GOVERNANCE, GWEI, MIN_DEPOSIT, USER, Devnet, Pool, daemon_env, exe
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
-FINALIZATION_DELAY = 30  # blocks (Berachain: 129,600)
+FINALIZATION_DELAY = 12  # blocks (Berachain: 129,600); more than the 9 in which the CL pays the vault
 KEEPER = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"  # the devnet's feeder key: reports and keeps
+# anvil's development key 5: no FEEDER_ROLE, gas only: an operator who keeps and cannot report
+KEEP_ONLY_KEY = "0x8b3a350cf5c34c9194ca85829a2df0ec3153be0318b5e2d3348e872092edffba"
+KEEP_ONLY = "0x9965507D1a55bcC2695C58ba16FB37d819B0A4dc"
 
 
 @pytest.fixture(scope="module")
@@ -89,14 +92,15 @@ def actions(journal: Path) -> list[tuple[str, str, str | None]]:
         db.close()
 
 
-def keeper_transactions(devnet: Devnet, since: int, to: str, function: str | None = None) -> list[str]:
+def keeper_transactions(devnet: Devnet, since: int, to: str, function: str | None = None,
+                        sender: str = KEEPER) -> list[str]:  # fmt: skip
     """Hashes of the keeper key's mined transactions to `to` after block `since` (calling `function`, a
     signature, if given)."""
     selector = keccak(text=function)[:4] if function else b""
     out = []
     for number in range(since + 1, devnet.w3.eth.block_number + 1):
         for tx in devnet.w3.eth.get_block(number, full_transactions=True)["transactions"]:
-            mine = tx["from"] == KEEPER and tx["to"] and tx["to"].lower() == to.lower()
+            mine = tx["from"] == sender and tx["to"] and tx["to"].lower() == to.lower()
             if mine and bytes(tx["input"]).startswith(selector):
                 out.append(tx["hash"].hex())
     return out
@@ -131,6 +135,8 @@ def test_activate_command_says_why_it_cannot_yet(devnet: Devnet, tmp_path: Path)
     assert active.returncode == 1 and "is active already" in active.stderr, active.stderr
     wait_until(lambda: on_cl(devnet, pubkey) is not None, 30, "the CL never added the validator")
     devnet.wait_slots(1)  # the proven slot is the one before head
+    status = one_shot(devnet, env, "status")
+    assert "duty activation" in status.stdout and ": due" in status.stdout, status.stdout + status.stderr
     done = one_shot(devnet, env, "activate", "--pubkey", pubkey.hex())  # without 0x: the same key
     assert done.returncode == 0 and "landed" in done.stdout, done.stdout + done.stderr
 
@@ -227,3 +233,41 @@ def test_retry_full_exit_happens_when_the_exit_request_was_dropped_and_not_befor
         devnet.wait_slots(6)  # cycles after the exit was taken: no second retry
     assert len(retried.get_logs(from_block=start)) == 1
     assert len(keeper_transactions(devnet, start, devnet.vault.address, "retryFullExit(bytes,uint256)")) == 1
+
+
+@pytest.mark.parametrize("point", ["after_sign", "after_broadcast"])
+def test_kill_9_during_an_activation_leaves_no_duplicate(devnet: Devnet, tmp_path: Path, point: str) -> None:
+    pubkey = register(devnet, f"keeper-kill-{point}")
+    wait_until(lambda: on_cl(devnet, pubkey) is not None, 30, "the CL never added the validator")
+    devnet.wait_slots(1)
+    start = devnet.w3.eth.block_number
+    env = keeper_env(tmp_path, "kill")
+    killed = one_shot(devnet, {**env, "POOL_ORACLE_CRASH_AT": point}, "activate", "--pubkey", pubkey.hex())
+    assert killed.returncode == -9, killed.stdout + killed.stderr
+    again = one_shot(devnet, env, "activate", "--pubkey", pubkey.hex())  # follows the journalled one first
+    core = devnet.factory.functions.getCoreContracts(pubkey).call()
+    pool = devnet.w3.eth.contract(address=core[1], abi=devnet.pool_abi)
+    assert pool.functions.isActive().call(), again.stdout + again.stderr
+    assert len(keeper_transactions(devnet, start, devnet.settings["contracts"]["factory"])) == 1
+
+
+@pytest.mark.parametrize("point", ["after_sign", "after_broadcast"])
+def test_kill_9_during_process_rewards_by_a_key_without_the_role(devnet: Devnet, tmp_path: Path, point: str) -> None:
+    """A key with gas and no FEEDER_ROLE: an auditor for the reports, a keeper for the duties."""
+    key_file = tmp_path / "keep-only.key"
+    key_file.write_text(KEEP_ONLY_KEY + "\n")
+    key_file.chmod(0o600)
+    env = keeper_env(tmp_path, "keep-only", POOL_ORACLE_SIGNER_KEY_FILE=str(key_file))
+    pool = devnet.pools[2]
+    rewards_vault = devnet.factory.functions.getCoreContracts(pool.pubkey).call()[2]
+    devnet.w3.eth.send_transaction({"from": USER, "to": rewards_vault, "value": 2 * ETHER})
+    start = devnet.w3.eth.block_number
+    report = [*exe(), "report", "--once", "--yes", "--config", str(devnet.config)]
+    killed = subprocess.run(
+        report, capture_output=True, text=True, timeout=120, env={**env, "POOL_ORACLE_CRASH_AT": point}
+    )
+    assert killed.returncode == -9, killed.stdout + killed.stderr
+    again = subprocess.run(report, capture_output=True, text=True, timeout=120, env=env)
+    assert "mode auditor" in again.stdout, again.stdout  # no role: no report, the duties all the same
+    wait_until(lambda: devnet.w3.eth.get_balance(rewards_vault) == 0, 30, "processRewards never landed")
+    assert len(keeper_transactions(devnet, start, pool.address, "processRewards()", sender=KEEP_ONLY)) == 1
