@@ -75,6 +75,7 @@ soak: setup
 bench: setup
 	$(BIN)/python benchmarks/bench_prove.py
 	$(BIN)/python benchmarks/bench_bkjson.py
+	$(BIN)/python benchmarks/bench_multiproof.py
 
 # Re-resolve the pinned, hashed lock files (needs the package index).
 lock:

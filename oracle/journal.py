@@ -223,10 +223,15 @@ class Journal:
         self, report_id: int, status: str, *, reason: str | None = None, tx_hash: str | None = None,
         block_number: int | None = None, gas_used: int | None = None, fee_wei: int | None = None,
     ) -> None:  # fmt: skip
+        self._finish_row("reports", report_id, status, reason, tx_hash, block_number, gas_used, fee_wei)
+
+    def _finish_row(self, table: str, row_id: int, status: str, reason: str | None, tx_hash: str | None,
+                    block_number: int | None, gas_used: int | None, fee_wei: int | None) -> None:  # fmt: skip
+        """A report's or an action's outcome (both tables keep the same outcome columns)."""
         self._write(
-            "UPDATE reports SET status=?, reason=?, tx_hash=COALESCE(?, tx_hash), block_number=?, gas_used=?, "
+            f"UPDATE {table} SET status=?, reason=?, tx_hash=COALESCE(?, tx_hash), block_number=?, gas_used=?, "
             "fee_wei=?, updated_at=? WHERE id=?",
-            (status, reason, tx_hash, block_number, gas_used, fee_wei, time.time(), report_id),
+            (status, reason, tx_hash, block_number, gas_used, fee_wei, time.time(), row_id),
         )
 
     def landed_after(self, block: int) -> list[tuple[ReportRow, int]]:
@@ -301,11 +306,7 @@ class Journal:
         self, action_id: int, status: str, *, reason: str | None = None, tx_hash: str | None = None,
         block_number: int | None = None, gas_used: int | None = None, fee_wei: int | None = None,
     ) -> None:  # fmt: skip
-        self._write(
-            "UPDATE actions SET status=?, reason=?, tx_hash=COALESCE(?, tx_hash), block_number=?, gas_used=?, "
-            "fee_wei=?, updated_at=? WHERE id=?",
-            (status, reason, tx_hash, block_number, gas_used, fee_wei, time.time(), action_id),
-        )
+        self._finish_row("actions", action_id, status, reason, tx_hash, block_number, gas_used, fee_wei)
 
     _ACTION_COLUMNS = (
         "id, duty, key, pool, target, data, value_wei, proof_timestamp, status, nonce, tx_hash, reason, created_at, "

@@ -32,30 +32,11 @@ def due(view: KeeperView, settings: Keeper) -> list[Action]:
     requests = payable(view, finalizable(view))[: settings.max_finalize_batch]
     if not requests:
         return []
-    ids = tuple(r.request_id for r in requests)
+    ids = [r.request_id for r in requests]
     key = f"finalize:{','.join(str(i) for i in ids)}:{view.block}"
-    if len(ids) == 1:
-        return [
-            Action(
-                "finalize",
-                key,
-                "",
-                "WithdrawalVault",
-                view.vault,
-                "finalizeWithdrawalRequest",
-                ids,
-                why=f"withdrawal request {ids[0]} is due",
-            )
-        ]
-    return [
-        Action(
-            "finalize",
-            key,
-            "",
-            "WithdrawalVault",
-            view.vault,
-            "finalizeWithdrawalRequests",
-            (list(ids),),
-            why=f"{len(ids)} withdrawal requests are due",
-        )
-    ]
+    # One alone by finalizeWithdrawalRequest; a batch by finalizeWithdrawalRequests (each its revert, whole).
+    function, args = (
+        ("finalizeWithdrawalRequest", (ids[0],)) if len(ids) == 1 else ("finalizeWithdrawalRequests", (ids,))
+    )
+    why = f"withdrawal request {ids[0]} is due" if len(ids) == 1 else f"{len(ids)} withdrawal requests are due"
+    return [Action("finalize", key, "", "WithdrawalVault", view.vault, function, args, why=why)]
