@@ -62,9 +62,7 @@ def test_finalization_waits_while_the_vault_is_paused_and_batches_are_bounded() 
 
 
 def pool(state: str = "active", **changes: object) -> PoolFacts:
-    base = PoolFacts(
-        POOL, PUBKEY, state, rewards_vault="0x" + "55" * 20, validator_index=3, cl_balance_gwei=300_000 * GWEI
-    )
+    base = PoolFacts(POOL, PUBKEY, state, validator_index=3)
     return dataclasses.replace(base, **changes)  # type: ignore[arg-type]
 
 

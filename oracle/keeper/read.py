@@ -104,10 +104,8 @@ async def _pool_facts(ctx: Context, state: BeaconState, pool: Pool, pool_state: 
         address=pool.address,
         pubkey=pool.pubkey,
         state=pool_state,
-        rewards_vault=rewards_vault,
         rewards_waiting_wei=await ctx.el.balance(rewards_vault) if int(rewards_vault, 16) else 0,
         validator_index=pool.index,
-        cl_balance_gwei=state.balance(pool.index),
         exit_initiated=int(record["exit_epoch"]) != FAR_FUTURE_EPOCH,
         exit_requested_block=exit_requested,
     )

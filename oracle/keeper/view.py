@@ -13,10 +13,8 @@ class PoolFacts:
     address: str
     pubkey: bytes
     state: str  # metrics.POOL_STATES: active, below_threshold, not_activated, paused, exited, operator_mismatch
-    rewards_vault: str = ""
     rewards_waiting_wei: int = 0  # the StakingRewardsVault's balance: what processRewards would collect
     validator_index: int | None = None  # None: not on the CL
-    cl_balance_gwei: int = 0
     exit_initiated: bool = False  # exit_epoch set on the CL
     # EL block of the latest full-exit request (FullExitTriggered, or a retryFullExit since); None: none in the window
     exit_requested_block: int | None = None
