@@ -115,6 +115,7 @@ def error_selectors() -> dict[str, str]:
         "SSZErrors",
         "Ownable",
         "BeaconDeposit",
+        "ValidatorSetPool",
     ):
         for entry in abi(name):
             if entry["type"] == "error":
