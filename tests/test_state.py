@@ -175,3 +175,22 @@ def test_cache_is_not_fooled_by_a_reused_buffer() -> None:
     warm = load_state(data, cache=cache)
     assert warm.state_root == load_state(bytes(data)).state_root
     assert warm.prove_validator(4321).balance == int(balances[4321]) + 7
+
+
+def test_cache_refreshes_its_records_in_place_and_keeps_earlier_trees() -> None:
+    # Cycles of the same registry in one reused buffer, a few records changing each time; and an earlier
+    # state (its own bytes) must stay provable: the cache never rewrites a tree it has handed out.
+    rng = np.random.default_rng(21)
+    data = bytearray(build_state("ethereum-electra", random_validators(3000, rng), seed=4))
+    cache = MerkleCache()
+    kept = load_state(bytes(data), cache=cache)
+    start, _ = kept.spans["validators"]
+    size = 121
+    for cycle in range(3):
+        for index in rng.choice(3000, size=5, replace=False):
+            offset = start + int(index) * size + 48 + 32  # a validator's effective_balance
+            data[offset : offset + 8] = int(rng.integers(1, 2**40)).to_bytes(8, "little")
+        warm = load_state(data, cache=cache)
+        assert warm.state_root == load_state(bytes(data)).state_root, cycle
+        assert cache.rehashed["BeaconState.validators"] <= 5
+    assert kept.prove_validator(2999).index == 2999  # still self-checks against its own block root

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from oracle.ssz.diff import changed_rows
 from oracle.ssz.errors import SSZError
 from oracle.ssz.hashing import ZERO_HASH_ARRAY, ZERO_HASHES, Chunks, hash_node, hash_pairs
 
@@ -56,9 +57,11 @@ class ChunkTree:
     def updated(self, leaves: Chunks) -> ChunkTree:
         """The tree of `leaves`, rehashing only the paths above leaves that differ from this tree's."""
         old = self.layers[0]
+        if leaves is old:
+            return self
         if old.shape != leaves.shape:
             return ChunkTree.build(leaves, self.depth)
-        changed = np.flatnonzero((old != leaves).any(axis=1))
+        changed = changed_rows(old, leaves, stop_after=old.shape[0] // _REBUILD_SHARE)
         if changed.size == 0:
             return ChunkTree(self.depth, (leaves, *self.layers[1:]))
         if changed.size * _REBUILD_SHARE > old.shape[0]:
