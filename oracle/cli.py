@@ -48,7 +48,7 @@ def cmd_prove(args: argparse.Namespace) -> int:
     if args.with_pubkeys and not args.multi:
         raise CLIError("--with-pubkeys goes with --multi (a single-proof document always proves the pubkeys)")
     if args.multi:
-        from oracle.ssz.state_multiproof import check_validator_indices
+        from oracle.ssz.multiproof_document import check_validator_indices
 
         try:
             check_validator_indices(args.index)
@@ -85,7 +85,8 @@ def cmd_prove(args: argparse.Namespace) -> int:
 
 def cmd_verify(args: argparse.Namespace) -> int:
     from oracle.ssz.errors import ProofError
-    from oracle.ssz.state_multiproof import is_multiproof_document, verify_multiproof_document
+    from oracle.ssz.multiproof_document import is_multiproof_document
+    from oracle.ssz.multiproof_verify import verify_multiproof_document
     from oracle.ssz.verify import verify_document
 
     raw = _read_input(args.proof)

@@ -29,18 +29,17 @@ from oracle.ssz.multiproof import (
     get_path_indices,
     verify_merkle_multiproof,
 )
-from oracle.ssz.sample import sample_state
-from oracle.ssz.state import BeaconState, load_state
-from oracle.ssz.state_multiproof import (
+from oracle.ssz.multiproof_document import (
     DOCUMENT_TYPE,
     StateMultiproof,
     balance_chunk_gindices,
-    build_state_multiproof,
     pool_gindices,
-    prove_pool,
     proven_total,
-    verify_multiproof_document,
 )
+from oracle.ssz.multiproof_verify import verify_multiproof_document
+from oracle.ssz.sample import sample_state
+from oracle.ssz.state import BeaconState, load_state
+from oracle.ssz.state_multiproof import build_state_multiproof, prove_pool
 
 pytestmark = pytest.mark.unit
 
@@ -230,6 +229,80 @@ def test_malformed_multiproofs_are_refused_in_one_line(
         calculate_multi_merkle_root(leaves, witnesses, gindices)
     assert "\n" not in str(caught.value)
     assert not verify_merkle_multiproof(leaves, witnesses, gindices, b"\x00" * 32)
+
+
+# --- the vectorized paths (big pools) against the spec's text and the one-by-one walk ---
+
+
+def _one_by_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Switch every numpy fast path off, for the walk it must agree with."""
+    import oracle.ssz.multiproof as multiproof
+    import oracle.ssz.state_multiproof as state_multiproof
+
+    monkeypatch.setattr(multiproof, "VECTOR_MIN", 1 << 62)
+    monkeypatch.setattr(state_multiproof, "VECTOR_MIN", 1 << 62)
+    monkeypatch.setattr(state_multiproof, "_BULK_MIN", 1 << 62)
+
+
+@given(
+    st.integers(min_value=1, max_value=40),
+    st.integers(min_value=1, max_value=3000),
+    st.integers(min_value=0, max_value=2**32 - 1),
+    st.booleans(),
+)
+def test_vectorized_helper_indices_and_checks_are_the_specs(depth: int, count: int, seed: int, nested: bool) -> None:
+    import oracle.ssz.multiproof as multiproof
+
+    rng = np.random.default_rng(seed)
+    picked = [int(g) for g in rng.integers(1, 1 << (depth + 1), size=count)]
+    gindices = picked if nested else antichain(picked)  # nested: duplicates and ancestors too
+    array = np.array(gindices, dtype=np.int64)
+    assert multiproof.helper_indices_array(array).tolist() == spec_get_helper_indices(gindices)
+    if len(gindices) >= multiproof.VECTOR_MIN:
+        assert get_helper_indices(gindices) == spec_get_helper_indices(gindices)
+    listed = set(gindices)
+
+    def below_another(g: int) -> bool:
+        ancestor = g >> 1
+        while ancestor and ancestor not in listed:
+            ancestor >>= 1
+        return ancestor > 0
+
+    walk_ok = len(listed) == len(gindices) and not any(below_another(g) for g in gindices)
+    assert multiproof._indices_are_valid(array) == walk_ok
+
+
+def test_a_big_invalid_index_set_is_named_as_the_walk_names_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    import oracle.ssz.multiproof as multiproof
+
+    base = list(range(1 << 12, (1 << 12) + 600))
+    cases = [[*base, base[17]], [*base, base[40] >> 3], [*base[:300], 0, *base[300:]], [*base, True]]
+    messages = []
+    for case in cases:
+        with pytest.raises(ProofError) as fast:
+            multiproof.check_indices(case)
+        messages.append(str(fast.value))
+    _one_by_one(monkeypatch)
+    for case, message in zip(cases, messages, strict=True):
+        with pytest.raises(ProofError) as slow:
+            multiproof.check_indices(case)
+        assert str(slow.value) == message
+
+
+@pytest.mark.parametrize("placement", ["spread", "contiguous"])
+def test_a_big_pools_proof_is_the_one_by_one_proof(placement: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    state = load_state(sample_state("ethereum-electra", 6000, seed=9))
+    rng = np.random.default_rng(4)
+    if placement == "spread":
+        indices = sorted(int(i) for i in rng.choice(6000, size=2500, replace=False))
+    else:
+        indices = list(range(1234, 1234 + 2500))
+    fast = [prove_pool(state, indices), prove_pool(state, indices[:700], with_pubkeys=True)]
+    bare = build_state_multiproof(state, [*balance_chunk_gindices(state.layout, indices), 8])
+    _one_by_one(monkeypatch)
+    assert fast == [prove_pool(state, indices), prove_pool(state, indices[:700], with_pubkeys=True)]
+    assert bare == build_state_multiproof(state, [*balance_chunk_gindices(state.layout, indices), 8])
+    assert all(c.ok for c in verify_multiproof_document(fast[0].to_json()))
 
 
 # --- a pool's multiproof from a state ---

@@ -19,9 +19,10 @@ import pytest
 
 from oracle.devnet.tools import TOOLS_DIR, node_path
 from oracle.ssz.layouts import LAYOUTS, Layout
+from oracle.ssz.multiproof_document import StateMultiproof, pool_gindices
 from oracle.ssz.sample import build_state, random_validators, random_value
 from oracle.ssz.state import BeaconState, load_state
-from oracle.ssz.state_multiproof import StateMultiproof, build_state_multiproof, pool_gindices, prove_pool
+from oracle.ssz.state_multiproof import build_state_multiproof, prove_pool
 from oracle.ssz.types import Container, List, SSZType, UInt, Vector, concat_gindices
 
 pytestmark = pytest.mark.unit

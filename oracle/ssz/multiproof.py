@@ -11,10 +11,103 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+import numpy as np
+import numpy.typing as npt
+
 from oracle.ssz.errors import ProofError
 from oracle.ssz.hashing import hash_node
 
 NODE_SIZE = 32
+GindexArray = npt.NDArray[np.int64]
+# From this many indices on, the index sets are worked out with numpy a tree level at a time (a pool of
+# 100,000 validators has as many balance chunks, and a Python set of their paths costs seconds).
+VECTOR_MIN = 256
+# numpy works on int64; generalized indices of the layouts stay below 2^55, hostile ones need not.
+_VECTOR_LIMIT = 1 << 62
+
+
+def gindex_depths(gindices: GindexArray) -> GindexArray:
+    """floor(log2(g)) of each generalized index (its depth below the root), exactly, for 1 <= g < 2^62."""
+    depth = np.floor(np.log2(gindices.astype(np.float64))).astype(np.int64)
+    depth -= np.left_shift(1, depth) > gindices  # the float may round up to the next power of two
+    depth += np.left_shift(1, depth + 1) <= gindices
+    return depth
+
+
+def as_gindex_array(indices: Sequence[int]) -> GindexArray | None:
+    """The indices as an int64 array, or None unless every one is a plain int in [1, 2^62)."""
+    if set(map(type, indices)) != {int}:  # bool is an int too, but not an index
+        return None
+    try:
+        array = np.fromiter(indices, dtype=np.int64, count=len(indices))
+    except OverflowError:
+        return None
+    if array.size and (int(array.min()) < 1 or int(array.max()) >= _VECTOR_LIMIT):
+        return None
+    return array
+
+
+def sorted_unique(array: GindexArray) -> GindexArray:
+    """np.unique by sorting (numpy's hash-based unique is several times slower on these sizes)."""
+    ordered = np.sort(array)
+    keep = np.ones(ordered.shape[0], dtype=bool)
+    keep[1:] = ordered[1:] != ordered[:-1]
+    return ordered[keep]
+
+
+def _by_depth(unique: GindexArray) -> tuple[GindexArray, int]:
+    """For sorted unique indices: where each depth starts (positions for depths 0 .. top+1), and the top depth."""
+    depth = gindex_depths(unique)
+    top = int(depth[-1])
+    return np.searchsorted(depth, np.arange(top + 2)), top
+
+
+def _parents(level: GindexArray) -> GindexArray:
+    """The distinct parents of a sorted level, sorted."""
+    parents = level >> 1
+    keep = np.ones(parents.shape[0], dtype=bool)
+    keep[1:] = parents[1:] != parents[:-1]
+    return parents[keep]
+
+
+def helper_indices_array(indices: GindexArray) -> GindexArray:
+    """get_helper_indices of an int64 array, decreasing: per tree level, from the deepest, the path nodes are
+    the listed indices there and the parents of the level below, and the helpers are the siblings of path
+    nodes that are not path nodes themselves (in a sorted level, a sibling on the path is a neighbour)."""
+    unique = sorted_unique(indices[indices > 1])
+    if unique.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    bounds, top = _by_depth(unique)
+    helpers: list[GindexArray] = []
+    path = np.zeros(0, dtype=np.int64)
+    for depth in range(top, 0, -1):
+        listed = unique[bounds[depth] : bounds[depth + 1]]
+        if listed.size:
+            path = listed if path.size == 0 else np.union1d(path, listed)
+        paired = ((path[:-1] & 1) == 0) & (path[1:] == path[:-1] + 1)
+        on_path = np.zeros(path.shape[0], dtype=bool)
+        on_path[:-1] |= paired
+        on_path[1:] |= paired
+        helpers.append((path[~on_path] ^ 1)[::-1])
+        path = _parents(path)
+    return np.concatenate(helpers)
+
+
+def _indices_are_valid(array: GindexArray) -> bool:
+    """check_indices' rules on an int64 array of indices >= 1: listed once, none below another."""
+    ordered = np.sort(array)
+    if ordered.size > 1 and bool((ordered[1:] == ordered[:-1]).any()):
+        return False
+    bounds, top = _by_depth(ordered)
+    above = np.zeros(0, dtype=np.int64)  # the ancestors, at this depth, of the indices listed deeper
+    for depth in range(top, -1, -1):
+        listed = ordered[bounds[depth] : bounds[depth + 1]]
+        if listed.size:
+            if above.size and bool(np.isin(listed, above, assume_unique=True).any()):
+                return False
+            above = listed if above.size == 0 else np.union1d(above, listed)
+        above = _parents(above) if depth else above
+    return True
 
 
 def generalized_index_sibling(index: int) -> int:
@@ -48,7 +141,13 @@ def get_helper_indices(indices: Sequence[int]) -> list[int]:
     The spec's result, computed without walking shared paths twice: every branch index is the sibling of a
     path index, so the helpers are the siblings of the union of paths that are not on it. A walk up from an
     index stops at the first node an earlier walk reached (a pool's thousands of paths share their upper
-    levels). tests/test_multiproof.py checks it against the spec's text."""
+    levels); from VECTOR_MIN indices on, a tree level at a time with numpy (`helper_indices_array`).
+    tests/test_multiproof.py checks both against the spec's text."""
+    if len(indices) >= VECTOR_MIN:
+        array = as_gindex_array(indices)
+        if array is not None:
+            listed: list[int] = helper_indices_array(array).tolist()
+            return listed
     all_path_indices: set[int] = set()
     for index in indices:
         node = index
@@ -63,6 +162,11 @@ def check_indices(indices: Sequence[int]) -> None:
     """Raise ProofError unless every index is positive, listed once, and below no other listed index."""
     if not indices:
         raise ProofError("a multiproof needs at least one generalized index")
+    if len(indices) >= VECTOR_MIN:
+        array = as_gindex_array(indices)
+        if array is not None and _indices_are_valid(array):
+            return
+        # Otherwise the walk below finds the first problem and names it.
     seen: set[int] = set()
     for index in indices:
         if isinstance(index, bool) or not isinstance(index, int) or index < 1:

@@ -1,217 +1,37 @@
-"""Multiproofs of a beacon state anchored at its block root: building, the document, and its offline checks.
-
-A pool's proof is one multiproof of its validators' balance chunks (four balances to a chunk) and, if asked,
-their pubkey leaves, read from the state's cached Merkle layers (only the small trees of the pool's own
-validators are hashed, all in one batch). The document lists its generalized indices in strictly decreasing
-order, which is also the order Lodestar's persistent-merkle-tree returns, so a listed index can be neither
-repeated nor missed; the witnesses come in `get_helper_indices` order. Alongside the proof it states which
-validators it covers and their total balance, which `verify_multiproof_document` recomputes from the proven
-leaves alone.
-"""
+"""Multiproofs of a beacon state anchored at its block root, built from the state's cached Merkle layers (only
+the small trees of a pool's own validators are hashed, all in one batch; big pools are read in bulk and
+self-checked a level at a time), and Lodestar's compact multiproofs of the state tree."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
-from typing import Any
+from dataclasses import replace
 
 import numpy as np
+import numpy.typing as npt
 
+from oracle.ssz.bulk import multiproof_root, nodes_at
+from oracle.ssz.compact import descriptor_gindices, nodes_from_compact, state_to_block_gindex
 from oracle.ssz.errors import ProofError, SSZError
 from oracle.ssz.hashing import hash_pairs
-from oracle.ssz.layouts import VALIDATOR_REGISTRY_LIMIT, Layout, get_layout
 from oracle.ssz.merkle import Subtree
-from oracle.ssz.multiproof import calculate_multi_merkle_nodes, check_indices, get_helper_indices
-from oracle.ssz.state import BeaconState, balance_from_leaf, hex0x, pubkey_leaf
+from oracle.ssz.multiproof import (
+    VECTOR_MIN,
+    as_gindex_array,
+    calculate_multi_merkle_nodes,
+    check_indices,
+    get_helper_indices,
+    gindex_depths,
+)
+from oracle.ssz.multiproof_document import (
+    PUBKEY_SIZE,
+    StateMultiproof,
+    index_array,
+    pool_gindices,
+    proven_balances,
+)
+from oracle.ssz.state import BeaconState, pubkey_leaf
 from oracle.ssz.types import Buf, Container, List
-from oracle.ssz.verify import Check
-
-DOCUMENT_TYPE = "pool-oracle/multiproof"
-BALANCES_PER_CHUNK = 4
-PUBKEY_SIZE = 48
-# Generalized indices of these layouts stay below 2^64; the bound only keeps a hostile document's numbers sane.
-_MAX_GINDEX_BITS = 256
-_MAX_DECIMAL_DIGITS = 80
-
-
-@dataclass(frozen=True)
-class StateMultiproof:
-    """One multiproof from a block root, and the pool claim it carries (empty for a bare multiproof)."""
-
-    layout: str
-    slot: int
-    state_root: bytes
-    block_root: bytes
-    gindices: tuple[int, ...]  # strictly decreasing
-    leaves: tuple[bytes, ...]  # leaves[i] is the node at gindices[i]
-    witnesses: tuple[bytes, ...]  # the nodes at get_helper_indices(gindices), in that (decreasing) order
-    validator_indices: tuple[int, ...] = ()  # the pool's validators whose balances the proof covers
-    pubkeys: tuple[bytes, ...] = ()  # their pubkeys, when their pubkey leaves are proven too
-    total_balance: int = 0  # the sum of their proven balances, in gwei
-
-    def leaf_map(self) -> dict[int, bytes]:
-        """The proven leaves by generalized index."""
-        return dict(zip(self.gindices, self.leaves, strict=True))
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "type": DOCUMENT_TYPE,
-            "layout": self.layout,
-            "slot": str(self.slot),
-            "state_root": hex0x(self.state_root),
-            "block_root": hex0x(self.block_root),
-            "validator_indices": [str(i) for i in self.validator_indices],
-            "pubkeys": [hex0x(p) for p in self.pubkeys],
-            "total_balance": str(self.total_balance),
-            "gindices": [str(g) for g in self.gindices],
-            "leaves": [hex0x(n) for n in self.leaves],
-            "witnesses": [hex0x(n) for n in self.witnesses],
-        }
-
-    @classmethod
-    def from_json(cls, doc: Any) -> StateMultiproof:
-        """Decode a document; raises ProofError naming the first malformed field. Checks shape, not proof."""
-        if not isinstance(doc, dict):
-            raise ProofError(f"multiproof document: expected a JSON object, got {type(doc).__name__}")
-        if doc.get("type") != DOCUMENT_TYPE:
-            raise ProofError(f"type: expected {DOCUMENT_TYPE!r}, got {_shown(doc.get('type'))}")
-        layout = doc.get("layout")
-        if not isinstance(layout, str):
-            raise ProofError(f"layout: expected a layout name, got {_shown(layout)}")
-        get_layout_or_fail(layout)
-        gindices = tuple(_uint(g, f"gindices[{i}]") for i, g in enumerate(_list(doc, "gindices")))
-        for position in range(1, len(gindices)):
-            if gindices[position] >= gindices[position - 1]:
-                raise ProofError(
-                    f"gindices[{position}]: {gindices[position]} does not follow {gindices[position - 1]} "
-                    "in strictly decreasing order"
-                )
-        if any(g < 1 or g.bit_length() > _MAX_GINDEX_BITS for g in gindices):
-            raise ProofError("gindices: a generalized index is 1 or more and below 2^256")
-        leaves = tuple(_node(n, f"leaves[{i}]") for i, n in enumerate(_list(doc, "leaves")))
-        if len(leaves) != len(gindices):
-            raise ProofError(f"leaves: {len(leaves)} leaves for {len(gindices)} gindices")
-        witnesses = tuple(_node(n, f"witnesses[{i}]") for i, n in enumerate(_list(doc, "witnesses")))
-        indices = tuple(_uint(v, f"validator_indices[{i}]") for i, v in enumerate(_list(doc, "validator_indices")))
-        try:
-            check_validator_indices(indices)
-        except ProofError as exc:
-            raise ProofError(f"validator_indices: {exc}") from None
-        pubkeys = tuple(_hex(p, f"pubkeys[{i}]", PUBKEY_SIZE) for i, p in enumerate(_list(doc, "pubkeys")))
-        if pubkeys and len(pubkeys) != len(indices):
-            raise ProofError(f"pubkeys: {len(pubkeys)} pubkeys for {len(indices)} validator_indices")
-        return cls(
-            layout=layout,
-            slot=_uint(doc.get("slot"), "slot"),
-            state_root=_node(doc.get("state_root"), "state_root"),
-            block_root=_node(doc.get("block_root"), "block_root"),
-            gindices=gindices,
-            leaves=leaves,
-            witnesses=witnesses,
-            validator_indices=indices,
-            pubkeys=pubkeys,
-            total_balance=_uint(doc.get("total_balance"), "total_balance"),
-        )
-
-
-def is_multiproof_document(doc: Any) -> bool:
-    """Whether to read `doc` as a multiproof: it names a type (single-proof documents name none), so a wrong
-    or misspelt type is reported as that, not as a single-proof document's missing fields."""
-    return isinstance(doc, dict) and "type" in doc
-
-
-def get_layout_or_fail(name: str) -> Layout:
-    try:
-        return get_layout(name)
-    except SSZError as exc:
-        raise ProofError(f"layout: {exc}") from None
-
-
-def _shown(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
-
-
-def _list(doc: dict[str, Any], key: str) -> list[Any]:
-    value = doc.get(key)
-    if not isinstance(value, list):
-        raise ProofError(f"{key}: expected a list, got {_shown(value)}")
-    return value
-
-
-def _uint(value: Any, where: str) -> int:
-    if not isinstance(value, str) or not value.isascii() or not value.isdigit():
-        raise ProofError(f"{where}: expected a decimal string, got {_shown(value)}")
-    if len(value) > _MAX_DECIMAL_DIGITS:
-        raise ProofError(f"{where}: a number of {len(value)} digits is too large")
-    return int(value)
-
-
-def _hex(value: Any, where: str, length: int) -> bytes:
-    if not isinstance(value, str) or not value.startswith("0x"):
-        raise ProofError(f"{where}: expected a 0x-prefixed hex string, got {_shown(value)}")
-    if len(value) != 2 + 2 * length:
-        raise ProofError(f"{where}: expected {length} bytes of hex, got {len(value) - 2} hex digits")
-    try:
-        return bytes.fromhex(value[2:])
-    except ValueError:
-        raise ProofError(f"{where}: not hex: {_shown(value)}") from None
-
-
-def _node(value: Any, where: str) -> bytes:
-    return _hex(value, where, 32)
-
-
-# --- a pool's generalized indices and balances ---
-
-
-def check_validator_indices(indices: Sequence[int]) -> None:
-    """Raise ProofError unless every index is a registry index and none is listed twice."""
-    seen: set[int] = set()
-    for index in indices:
-        if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < VALIDATOR_REGISTRY_LIMIT:
-            raise ProofError(f"validator index {index!r} is not an index of the validator registry")
-        if index in seen:
-            raise ProofError(f"validator index {index} is listed twice")
-        seen.add(index)
-
-
-def balance_chunk_gindices(layout: Layout, indices: Iterable[int]) -> list[int]:
-    """The balance chunks holding these validators' balances, each once, in decreasing order."""
-    chunks = {index // BALANCES_PER_CHUNK for index in indices}
-    return sorted((layout.balance_gindex(chunk * BALANCES_PER_CHUNK) for chunk in chunks), reverse=True)
-
-
-def pool_gindices(layout: Layout, indices: Sequence[int], with_pubkeys: bool = False) -> list[int]:
-    """What a pool's multiproof proves: its validators' balance chunks and, if asked, their pubkey leaves;
-    strictly decreasing. A duplicate validator index is an error."""
-    check_validator_indices(indices)
-    gindices = balance_chunk_gindices(layout, indices)
-    if with_pubkeys:
-        gindices.extend(layout.pubkey_gindex(index) for index in indices)
-    return sorted(gindices, reverse=True)
-
-
-def proven_balances(layout: Layout, proof: StateMultiproof, indices: Sequence[int]) -> dict[int, int]:
-    """Each validator's balance read from the proof's balance leaves (validator n at byte (n % 4) * 8)."""
-    check_validator_indices(indices)
-    by_gindex = proof.leaf_map()
-    balances: dict[int, int] = {}
-    for index in indices:
-        gindex = layout.balance_gindex(index)
-        leaf = by_gindex.get(gindex)
-        if leaf is None:
-            raise ProofError(f"validator {index}: its balance chunk (generalized index {gindex}) is not proven")
-        balances[index] = balance_from_leaf(leaf, index)
-    return balances
-
-
-def proven_total(layout: Layout, proof: StateMultiproof, indices: Sequence[int]) -> int:
-    """The sum of the proven balances over exactly `indices` (a duplicate index is an error), in gwei."""
-    return sum(proven_balances(layout, proof, indices).values())
-
-
-# --- building ---
 
 
 def element_nodes(state: BeaconState, gindices: Iterable[int]) -> dict[int, bytes]:
@@ -219,6 +39,8 @@ def element_nodes(state: BeaconState, gindices: Iterable[int]) -> dict[int, byte
     and their inner hashes), hashed for all the elements they touch at once: one by one, each element's tree
     costs more than all the rest of a pool's proof. Deeper nodes (a pubkey's two chunks) are left out."""
     wanted = list(gindices)
+    array = as_gindex_array(wanted) if len(wanted) >= VECTOR_MIN else None
+    depths = None if array is None else gindex_depths(array)
     found: dict[int, bytes] = {}
     for name, ftype in state.layout.state.fields:
         elem = ftype.elem if isinstance(ftype, List) else None
@@ -229,7 +51,18 @@ def element_nodes(state: BeaconState, gindices: Iterable[int]) -> dict[int, byte
         count = (end - start) // size
         if count:
             records = state.buf[start:end].reshape(count, size)
-            found.update(_container_nodes(elem, records, state.layout.gindex(name, 0), wanted, name))
+            first = state.layout.gindex(name, 0)
+            candidates = wanted
+            if array is not None and depths is not None:
+                # Only the gindices inside these elements' trees, picked with numpy (a pool's balance proof
+                # has hundreds of thousands of nodes, none of them here).
+                extra = depths - (first.bit_length() - 1)
+                inside = (extra > 0) & (extra <= elem.depth)
+                index = np.zeros_like(array)
+                index[inside] = (array[inside] >> extra[inside]) - first
+                inside &= (index >= 0) & (index < count)
+                candidates = [wanted[i] for i in np.flatnonzero(inside).tolist()]
+            found.update(_container_nodes(elem, records, first, candidates, name))
     return found
 
 
@@ -280,6 +113,34 @@ def memoized(tree: Subtree) -> Subtree:
     return Subtree(tree.tree, tree.length, child)
 
 
+# From this many nodes on, a multiproof is read from the layers in bulk and self-checked a level at a time.
+_BULK_MIN = 2048
+
+
+def _read_nodes(state: BeaconState, wanted: Sequence[int], array: npt.NDArray[np.int64]) -> Buf:
+    """The nodes at `wanted` (block-root gindices, also given as `array`), as an (n, 32) array: the list
+    elements' small trees hashed in one batch, the rest gathered from the cached layers level by level, and
+    whatever that cannot reach walked one by one (node_at then names the problem)."""
+    inner = element_nodes(state, wanted)
+    tree = memoized(state.block_tree)
+    outside = np.ones(array.shape[0], dtype=bool)
+    if inner:
+        for i, g in enumerate(wanted):
+            if g in inner:
+                outside[i] = False
+    out = np.zeros((array.shape[0], 32), dtype=np.uint8)
+    found = ~outside
+    out[outside], found[outside] = nodes_at(tree, array[outside])
+    if inner:
+        for i in np.flatnonzero(~outside).tolist():
+            out[i] = np.frombuffer(inner[wanted[i]], dtype=np.uint8)
+    missing = np.flatnonzero(~found).tolist()
+    for i in missing:
+        g = wanted[i]
+        out[i] = np.frombuffer(tree.node_at(g), dtype=np.uint8)
+    return out
+
+
 def build_state_multiproof(
     state: BeaconState,
     gindices: Sequence[int],
@@ -293,15 +154,28 @@ def build_state_multiproof(
     ordered = sorted(gindices, reverse=True)
     check_indices(ordered)
     helpers = get_helper_indices(ordered)
-    read = element_nodes(state, [*ordered, *helpers]).get
-    tree = memoized(state.block_tree)
-    leaves = [read(g) or tree.node_at(g) for g in ordered]
-    witnesses = [read(h) or tree.node_at(h) for h in helpers]
-    nodes = calculate_multi_merkle_nodes(leaves, witnesses, ordered)
-    if nodes[1] != state.block_root:
-        raise ProofError("self-check failed: the built multiproof does not reach the block root")
     state_gindex = state.layout.header_state_root_gindex
-    if state_gindex in nodes and nodes[state_gindex] != state.state_root:
+    wanted = [*ordered, *helpers]
+    array = as_gindex_array(wanted) if len(wanted) >= _BULK_MIN else None
+    if array is not None:
+        nodes_array = _read_nodes(state, wanted, array)
+        count = len(ordered)
+        root, state_node = multiproof_root(
+            array[:count], nodes_array[:count], array[count:], nodes_array[count:], state_gindex
+        )
+        blob = nodes_array.tobytes()
+        leaves = [blob[32 * i : 32 * i + 32] for i in range(count)]
+        witnesses = [blob[32 * i : 32 * i + 32] for i in range(count, len(wanted))]
+    else:
+        read = element_nodes(state, wanted).get
+        tree = memoized(state.block_tree)
+        leaves = [read(g) or tree.node_at(g) for g in ordered]
+        witnesses = [read(h) or tree.node_at(h) for h in helpers]
+        nodes = calculate_multi_merkle_nodes(leaves, witnesses, ordered)
+        root, state_node = nodes[1], nodes.get(state_gindex)
+    if root != state.block_root:
+        raise ProofError("self-check failed: the built multiproof does not reach the block root")
+    if state_node is not None and state_node != state.state_root:
         raise ProofError("self-check failed: the built multiproof passes a different state root")
     return StateMultiproof(
         layout=state.layout.name,
@@ -317,19 +191,57 @@ def build_state_multiproof(
     )
 
 
+def build_compact_proof(state: BeaconState, descriptor: bytes) -> list[bytes]:
+    """The leaves of Lodestar's compact multiproof of `descriptor` (gindices from the STATE root), read from the
+    state's cached tree as build_state_multiproof reads them, checked against the state root. ProofError for a
+    malformed descriptor or one that reaches below the state's leaves or past the end of a list."""
+    layout = state.layout
+    gindices = descriptor_gindices(descriptor)
+    in_block = [state_to_block_gindex(layout, g) for g in gindices]
+    read = element_nodes(state, in_block).get
+    tree = memoized(state.tree)
+    try:
+        leaves = [read(b) or tree.node_at(g) for g, b in zip(gindices, in_block, strict=True)]
+    except SSZError as exc:
+        raise ProofError(f"the descriptor reaches a node the state does not have: {exc}") from None
+    if nodes_from_compact(descriptor, leaves)[1] != state.state_root:
+        raise ProofError("self-check failed: the built compact multiproof does not reach the state root")
+    return leaves
+
+
+def compact_proof_from_tree(tree: Subtree, descriptor: bytes) -> list[bytes]:
+    """build_compact_proof for a state tree alone (a missed slot's state, which no block root commits to)."""
+    gindices = descriptor_gindices(descriptor)
+    walk = memoized(tree)
+    try:
+        leaves = [walk.node_at(g) for g in gindices]
+    except SSZError as exc:
+        raise ProofError(f"the descriptor reaches a node the state does not have: {exc}") from None
+    if nodes_from_compact(descriptor, leaves)[1] != tree.root:
+        raise ProofError("self-check failed: the built compact multiproof does not reach the state root")
+    return leaves
+
+
 def prove_pool(state: BeaconState, indices: Sequence[int], with_pubkeys: bool = False) -> StateMultiproof:
     """One multiproof of a pool's balances (and pubkeys), with their total, checked against the state."""
     layout = state.layout
+    indices = tuple(indices)  # converted to an array once for all the steps below
     gindices = pool_gindices(layout, indices, with_pubkeys)
     count = state.validator_count
-    for index in indices:
-        if index >= count:
-            raise ProofError(f"validator index {index} is out of range: the state has {count} validators")
+    if not indices or max(indices) >= count:
+        for index in indices:
+            if index >= count:
+                raise ProofError(f"validator index {index} is out of range: the state has {count} validators")
     proof = build_state_multiproof(state, gindices, validator_indices=indices)
     balances = proven_balances(layout, proof, indices)
-    for index, balance in balances.items():
-        if balance != state.balance(index):
-            raise ProofError(f"self-check failed: validator {index}'s balance leaf does not hold its balance")
+    array = index_array(indices)
+    if array is None:
+        array = np.fromiter(indices, dtype=np.int64, count=len(indices))
+    held = state.balances()[array]
+    if not np.array_equal(np.fromiter(balances.values(), dtype=np.uint64, count=len(balances)), held):
+        for index, balance in balances.items():
+            if balance != state.balance(index):
+                raise ProofError(f"self-check failed: validator {index}'s balance leaf does not hold its balance")
     pubkeys: list[bytes] = []
     if with_pubkeys:
         records = state.validator_records()
@@ -340,81 +252,3 @@ def prove_pool(state: BeaconState, indices: Sequence[int], with_pubkeys: bool = 
                 raise ProofError(f"self-check failed: validator {index}'s pubkey leaf does not match its record")
             pubkeys.append(pubkey)
     return replace(proof, pubkeys=tuple(pubkeys), total_balance=sum(balances.values()))
-
-
-# --- offline verification ---
-
-
-def _list_length(nodes: dict[int, bytes], list_gindex: int) -> int | None:
-    """A list's length from its mix-in node, when the multiproof carries or computes it."""
-    node = nodes.get(list_gindex * 2 + 1)
-    return None if node is None else int.from_bytes(node, "little")
-
-
-def _root_checks(proof: StateMultiproof, layout: Layout) -> tuple[list[Check], dict[int, bytes] | None]:
-    try:
-        nodes = calculate_multi_merkle_nodes(proof.leaves, proof.witnesses, proof.gindices)
-    except ProofError as exc:
-        return [Check("multiproof", False, str(exc))], None
-    reached = nodes[1]
-    ok = reached == proof.block_root
-    checks = [Check("multiproof", ok, "reaches block_root" if ok else f"reaches 0x{reached.hex()}, not block_root")]
-    state_node = nodes.get(layout.header_state_root_gindex)
-    if state_node is None:
-        checks.append(Check("state_root", False, "the multiproof does not pass the block header's state_root"))
-    else:
-        same = state_node == proof.state_root
-        detail = "the multiproof passes state_root" if same else f"the multiproof passes 0x{state_node.hex()}"
-        checks.append(Check("state_root", same, detail))
-    return checks, nodes
-
-
-def _pool_checks(proof: StateMultiproof, layout: Layout, nodes: dict[int, bytes]) -> list[Check]:
-    indices = proof.validator_indices
-    expected = pool_gindices(layout, indices, bool(proof.pubkeys))
-    same = list(proof.gindices) == expected
-    detail = f"exactly the {len(expected)} the validators need" if same else f"not the {len(expected)} expected"
-    checks = [Check("gindices", same, detail + f" for {layout.name}")]
-    if not same:
-        return checks
-    balances_length = _list_length(nodes, layout.gindex("balances"))
-    for index in indices:
-        within = balances_length is not None and index < balances_length
-        checks.append(
-            Check(f"validator {index} balance", within, f"index within the proven balances list ({balances_length})")
-        )
-    validators_length = _list_length(nodes, layout.gindex("validators"))
-    leaves = proof.leaf_map()
-    for index, pubkey in zip(indices, proof.pubkeys, strict=False):  # none, or one per index (checked)
-        matches = leaves[layout.pubkey_gindex(index)] == pubkey_leaf(pubkey)
-        within = validators_length is not None and index < validators_length
-        checks.append(
-            Check(
-                f"validator {index} pubkey",
-                matches and within,
-                ("leaf is hash_tree_root(pubkey)" if matches else "leaf is not hash_tree_root(pubkey)")
-                + f", index within the proven validators list ({validators_length})",
-            )
-        )
-    total = proven_total(layout, proof, indices)
-    checks.append(
-        Check(
-            "total_balance",
-            total == proof.total_balance,
-            f"the proven balances of the {len(indices)} validators sum to {total} gwei"
-            + ("" if total == proof.total_balance else f", not {proof.total_balance}"),
-        )
-    )
-    return checks
-
-
-def verify_multiproof_document(doc: Any) -> list[Check]:
-    """Check a multiproof document offline: the proof reaches block_root through state_root and, for a
-    pool's proof, proves exactly its validators' balance chunks (and pubkeys), whose balances sum to
-    total_balance. Raises ProofError (one line) for a malformed document."""
-    proof = StateMultiproof.from_json(doc)
-    layout = get_layout_or_fail(proof.layout)
-    checks, nodes = _root_checks(proof, layout)
-    if nodes is not None and proof.validator_indices:
-        checks.extend(_pool_checks(proof, layout, nodes))
-    return checks
