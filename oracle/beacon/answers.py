@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from oracle import safejson
+from oracle.ssz.compact import MAX_COMPACT_LEAVES, MAX_DESCRIPTOR_BYTES
 
 # A structured error whose message says this is an answer, not an outage: beacon-kit says "not found" with 500.
 _NOT_FOUND_WORDS = ("not found", "out of range", "no slot", "not supported for genesis")
@@ -210,6 +211,19 @@ def parse_bkit_proof(kind: str, body: Any) -> dict[str, Any]:
     else:
         raise ValueError(f"unknown proof kind {kind!r}")
     return parsed
+
+
+def parse_compact_proof(body: Any) -> tuple[bytes, list[bytes]]:
+    """Lodestar's /eth/v0/beacon/proof/state answer as JSON (CompactMultiProofType.toJson under `data`):
+    (descriptor, leaves), within the type's bounds (10000 leaves, a 2048-byte descriptor)."""
+    d = _object(_object(body, "body")["data"], "data")
+    leaves = d["leaves"]
+    if not isinstance(leaves, list) or len(leaves) > MAX_COMPACT_LEAVES:
+        raise ValueError(f"leaves: expected a list of at most {MAX_COMPACT_LEAVES} nodes")
+    descriptor = _hex(d["descriptor"], "descriptor")
+    if len(descriptor) > MAX_DESCRIPTOR_BYTES:
+        raise ValueError(f"descriptor: {len(descriptor)} bytes, more than {MAX_DESCRIPTOR_BYTES}")
+    return descriptor, [_hex(leaf, "leaves[]", 32) for leaf in leaves]
 
 
 def error_class(status: int, body: bytes, content_type: str) -> tuple[type[EndpointError], bool, str]:

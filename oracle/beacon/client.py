@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import aiohttp
@@ -23,6 +23,7 @@ from oracle.beacon.answers import (
     decode_json_in_worker,
     error_class,
     parse_bkit_proof,
+    parse_compact_proof,
     parse_genesis,
     parse_header,
     parse_spec,
@@ -30,6 +31,18 @@ from oracle.beacon.answers import (
     parse_validators,
 )
 from oracle.metrics import endpoint_label
+from oracle.ssz.compact import (
+    LODESTAR_MAX_DESCRIPTOR_BYTES,
+    block_to_state_gindex,
+    compute_descriptor,
+    decode_compact_proof,
+    in_order,
+    leaves_for,
+    nodes_from_compact,
+    split_for_cap,
+    state_to_block_gindex,
+)
+from oracle.ssz.layouts import Layout
 
 log = structlog.get_logger("oracle.beacon")
 T = TypeVar("T")
@@ -42,6 +55,11 @@ T = TypeVar("T")
 MAX_JSON_BYTES = 32 << 20
 MAX_STATE_BYTES = 2 << 30
 MAX_JSON_STATE_BYTES = 64 << 20
+# Lodestar's compact state proof holds at most 10000 leaves: 320 kB as SSZ, under 700 kB as JSON.
+MAX_COMPACT_PROOF_BYTES = 1 << 20
+# What a node answers that does not serve a route: a Lodestar without the proof namespace (not in its
+# defaults), any other client, a gateway's 405 or 501.
+_NOT_SERVED = (404, 405, 501)
 # aiohttp errors whose text names host:port at most; any other's text may hold the URL, path and API key
 # included (TooManyRedirects, InvalidURL, ClientResponseError), and only its class is said.
 _PLAIN_ERRORS = (aiohttp.ClientConnectorError, aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError)
@@ -233,6 +251,77 @@ class BeaconNode:
         except ValueError as exc:
             metrics.BEACON_ERRORS.labels(self.label, "malformed").inc()
             raise EndpointError(self.label, route, f"answer is not JSON ({kind}): {exc}") from None
+
+    # -- Lodestar's compact state proofs ---------------------------------------------------------------
+
+    async def compact_state_proof(
+        self,
+        state_id: str,
+        gindices: Sequence[int],
+        state_root: bytes,
+        layout: Layout,
+        *,
+        max_descriptor_bytes: int = LODESTAR_MAX_DESCRIPTOR_BYTES,
+    ) -> dict[int, bytes] | None:
+        """The nodes a Lodestar node's compact multiproofs (GET /eth/v0/beacon/proof/state/{state_id}) give
+        for `gindices` (from the block root, as layouts.Layout.gindex): every node they determine, by block-root
+        gindex, each answer's root checked against the `state_root` the caller anchors. Requests are split to
+        keep each descriptor within `max_descriptor_bytes` (Lodestar's cap: 2 * --api.maxGindicesInProof), and
+        halved again if the node refuses one as too large. None when the node does not serve the route (404,
+        405, 501: also a Lodestar whose state is not there), for the caller to fall back to the full state."""
+        route = "state_proof"
+        wanted = [block_to_state_gindex(layout, g) for g in gindices]
+        nodes: dict[int, bytes] = {}
+        pending = [group for group, _ in reversed(split_for_cap(wanted, max_descriptor_bytes))]
+        while pending:
+            group = pending.pop()
+            try:
+                found = await self._compact_proof(route, state_id, compute_descriptor(group), state_root)
+            except EndpointError as exc:
+                if exc.status in _NOT_SERVED:
+                    log.info("no compact state proofs", endpoint=self.label, state_id=state_id, status=exc.status)
+                    return None
+                if exc.status == 500 and "too large" in str(exc) and len(group) > 1:
+                    ordered = in_order(group)
+                    middle = len(ordered) // 2
+                    pending += [ordered[middle:], ordered[:middle]]
+                    continue
+                raise
+            self._shape(route, leaves_for, found, group)
+            nodes.update((state_to_block_gindex(layout, g), node) for g, node in found.items())
+        return nodes
+
+    async def _compact_proof(self, route: str, state_id: str, descriptor: bytes, state_root: bytes) -> dict[int, bytes]:
+        """One compact proof's nodes, from the state root, checked against `state_root`."""
+        data, kind = await self.call(
+            "GET",
+            route,
+            f"/eth/v0/beacon/proof/state/{state_id}?format=0x{descriptor.hex()}",
+            accept="application/octet-stream;q=1,application/json;q=0.9",
+            max_bytes=MAX_COMPACT_PROOF_BYTES,
+        )
+        if kind == "application/octet-stream":
+            answered, leaves = self._shape(route, decode_compact_proof, data)
+        else:
+            try:
+                body = decode_json(data)
+            except ValueError as exc:
+                metrics.BEACON_ERRORS.labels(self.label, "malformed").inc()
+                raise EndpointError(self.label, route, f"answer is not JSON ({kind}): {exc}") from None
+            answered, leaves = self._shape(route, parse_compact_proof, body)
+        if answered != descriptor:
+            metrics.BEACON_ERRORS.labels(self.label, "malformed").inc()
+            raise EndpointError(self.label, route, f"answers descriptor 0x{answered.hex()[:32]}, not the one asked")
+        found = self._shape(route, nodes_from_compact, descriptor, leaves)
+        if found[1] != state_root:
+            metrics.BEACON_ERRORS.labels(self.label, "malformed").inc()
+            raise EndpointError(
+                self.label,
+                route,
+                f"the compact proof of state {state_id} reaches 0x{found[1].hex()}, not its state root "
+                f"0x{state_root.hex()}",
+            )
+        return found
 
     # -- beacon-kit proofs -----------------------------------------------------------------------------
 

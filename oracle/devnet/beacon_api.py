@@ -4,7 +4,9 @@ shapes pinned by tests/data/beacon-kit/): its proof endpoints; the debug state a
 BeaconState, with the fork in `version` and no Eth-Consensus-Version header; a five-key spec; headers whose
 `data.root` is the body root; 500 (not 404) for what is not there, except on headers; 500 for the endpoints
 it does not implement (finality_checkpoints, node/health, blocks/{id}/root); is_syncing with distance 1
-once per block."""
+once per block. In Ethereum mode it also serves Lodestar's compact state proofs
+(GET /eth/v0/beacon/proof/state/{state_id}?format=<descriptor>, Lodestar's api/impl/proof), which a
+beacon-kit node does not (404)."""
 
 from __future__ import annotations
 
@@ -21,10 +23,13 @@ from oracle import __version__
 from oracle.devnet.anvil import DevnetError
 from oracle.devnet.chain import SimulatedChain
 from oracle.ssz.bkjson import VERSION_BYTES, write_debug_state
+from oracle.ssz.compact import LODESTAR_MAX_GINDICES_IN_PROOF, LODESTAR_TOO_LARGE, encode_compact_proof
+from oracle.ssz.errors import ProofError
 from oracle.ssz.jsonfmt import to_json
 from oracle.ssz.layouts import BeaconBlockHeader
 from oracle.ssz.sample import FAR_FUTURE_EPOCH
-from oracle.ssz.state import BeaconState, hex0x, state_spans
+from oracle.ssz.state import BeaconState, hex0x, merkleize_state, state_spans
+from oracle.ssz.state_multiproof import build_compact_proof, compact_proof_from_tree
 
 STATUSES = [
     "pending_initialized",
@@ -40,6 +45,7 @@ STATUSES = [
 STATUS_GROUPS = {"pending", "active", "exited", "withdrawal"}
 ROOT_RE = re.compile(r"^0x[0-9a-fA-F]{64}$")
 PUBKEY_RE = re.compile(r"^0x[0-9a-fA-F]{96}$")
+HEX_RE = re.compile(r"^[0-9a-fA-F]*$")
 MAX_GET_IDS = 64
 
 
@@ -86,14 +92,17 @@ class BeaconApi:
         *,
         proof_api: bool = True,
         drop_exit_requests: Callable[[int], None] | None = None,
+        max_gindices_in_proof: int = LODESTAR_MAX_GINDICES_IN_PROOF,
     ) -> None:
         """`el_parent_slots` maps an EL block timestamp to the beacon slot whose root that block carries;
         `set_random_events` switches the network's random activity (POST /devnet/v1/random_events/{on,off});
         `reorg` replaces the newest slots (POST /devnet/v1/reorg/{depth}), where the devnet keeps them;
         `proof_api` off: no /bkit/v1/proof routes (a beacon-kit node with its block store off answers none);
         `drop_exit_requests(n)`: the CL ignores the next n EIP-7002 full-exit requests (POST
-        /devnet/v1/exit_requests/drop/{n}), as a full request queue drops them."""
+        /devnet/v1/exit_requests/drop/{n}), as a full request queue drops them; `max_gindices_in_proof`:
+        Lodestar's --api.maxGindicesInProof, the cap of the compact state proofs (Ethereum layouts only)."""
         self.proof_api = proof_api
+        self.max_gindices_in_proof = max_gindices_in_proof
         self.drop_exit_requests = drop_exit_requests
         self.set_random_events = set_random_events
         self.reorg = reorg
@@ -425,6 +434,42 @@ class BeaconApi:
         body = {**self._meta(slot), "version": self.fork_name, "data": to_json(layout.state, value)}
         return web.json_response(body, headers=headers, dumps=json.dumps)
 
+    # -- Lodestar's compact state proofs ---------------------------------------------------------------
+
+    async def state_proof(self, request: web.Request) -> web.Response:
+        """Lodestar's GET /eth/v0/beacon/proof/state/{state_id}?format=<hex descriptor> (api/impl/proof): a
+        compact multiproof from the state root, as {"data": {"leaves", "descriptor"}, "version"} or, asked
+        for SSZ, CompactMultiProofType's bytes; the fork in Eth-Consensus-Version either way. As Lodestar: a
+        descriptor over 2 * maxGindicesInProof bytes is refused before the state is read (500, its message);
+        a malformed descriptor, which Lodestar answers with a 500, is a 400 here."""
+        raw = request.query.get("format")
+        if raw is None:
+            raise ApiError(400, "querystring must have required property 'format'")
+        digits = raw[2:] if raw.startswith("0x") else raw
+        if len(digits) % 2:
+            raise ApiError(400, f"hex string length {len(digits)} must be multiple of 2")
+        if not HEX_RE.match(digits):
+            raise ApiError(400, "Invalid descriptor: format is not hex")
+        descriptor = bytes.fromhex(digits)
+        if len(descriptor) / 2 > self.max_gindices_in_proof:
+            raise ApiError(500, LODESTAR_TOO_LARGE)
+        slot = self._slot_of(request.match_info["state_id"], "state")
+        record = self.chain.records[slot]
+        try:
+            if record.block_root is not None:
+                leaves = build_compact_proof(self.chain.state(slot), descriptor)
+            else:  # a missed slot's state: no block root commits to it, its tree alone is proven
+                tree = merkleize_state(record.state, self.chain.layout)[3]
+                leaves = compact_proof_from_tree(tree, descriptor)
+        except ProofError as exc:
+            raise ApiError(400, str(exc)) from None
+        headers = {"Eth-Consensus-Version": self.fork_name, "Access-Control-Expose-Headers": "Eth-Consensus-Version"}
+        if "application/octet-stream" in request.headers.get("Accept", ""):
+            body = encode_compact_proof(descriptor, leaves)
+            return web.Response(body=body, content_type="application/octet-stream", headers=headers)
+        data = {"leaves": [hex0x(leaf) for leaf in leaves], "descriptor": hex0x(descriptor)}
+        return web.json_response({"data": data, "version": self.fork_name}, headers=headers)
+
     # -- beacon-kit proofs -------------------------------------------------------------------------------
 
     def _proof_slot(self, timestamp_id: str) -> int:
@@ -610,6 +655,8 @@ class BeaconApi:
                 ("GET", "/eth/v1/node/health", self.health),
                 ("GET", "/eth/v1/beacon/states/{state_id}/finality_checkpoints", self.finality_checkpoints),
                 ("GET", "/eth/v1/beacon/blocks/{block_id}/root", self.block_root),
+                # Lodestar's (with --rest.namespace proof; not in its default namespaces)
+                ("GET", "/eth/v0/beacon/proof/state/{state_id}", self.state_proof),
             ]
         for method, path, handler in routes:
             app.router.add_route(method, path, handler)

@@ -8,11 +8,15 @@ from typing import Any
 import aiohttp
 import pytest
 
+from oracle.beacon.client import BeaconNode
 from oracle.devnet.anvil import DevnetError
 from oracle.devnet.network import BEACON_ROOTS, Devnet
 from oracle.ssz.bkjson import read_debug_state
+from oracle.ssz.compact import block_to_state_gindex, compute_descriptor, leaves_for, nodes_from_compact
+from oracle.ssz.multiproof_document import pool_gindices
 from oracle.ssz.proofs import compute_root
 from oracle.ssz.state import load_state, pubkey_leaf
+from oracle.ssz.state_multiproof import build_state_multiproof
 from tests import openapi
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="module")]
@@ -162,6 +166,31 @@ async def test_missed_slot(devnet: Devnet) -> None:
     assert status == 200
     assert body["data"]["root"] == "0x" + devnet.chain.records[slot].state_root.hex()
     await devnet.step()
+
+
+async def test_lodestar_compact_state_proofs(devnet: Devnet) -> None:
+    """Ethereum mode serves Lodestar's /eth/v0/beacon/proof/state/{state_id}; the client fetches the pool's
+    leaves through it, anchored at the header's state root. beacon-kit serves no such route: 404, and None."""
+    chain = devnet.chain
+    assert chain is not None
+    layout = chain.layout
+    slot = chain.slot
+    state_root = chain.records[slot].state_root
+    wanted = pool_gindices(layout, chain.pool_indices(), with_pubkeys=True)
+    descriptor = compute_descriptor([block_to_state_gindex(layout, g) for g in wanted])
+    status, body = await get(devnet, f"/eth/v0/beacon/proof/state/{slot}?format=0x{descriptor.hex()}")
+    async with aiohttp.ClientSession() as session:
+        node = BeaconNode(devnet.beacon_url, session, timeout=30, retry_budget=2)
+        nodes = await node.compact_state_proof(str(slot), wanted, state_root, layout)
+    if not chain.ethereum:
+        assert status == 404 and nodes is None
+        return
+    assert status == 200 and body["version"] == "electra"
+    leaves = [bytes.fromhex(leaf[2:]) for leaf in body["data"]["leaves"]]
+    assert nodes_from_compact(descriptor, leaves)[1] == state_root
+    assert nodes is not None and nodes[layout.header_state_root_gindex] == state_root
+    state = chain.state(slot)
+    assert leaves_for(nodes, wanted) == build_state_multiproof(state, wanted).leaf_map()
 
 
 async def eip4788_root(devnet: Devnet, timestamp: int) -> bytes:
