@@ -151,6 +151,7 @@ def cmd_devnet(args: argparse.Namespace) -> int:
             withdrawal_delay_epochs=args.withdrawal_delay_epochs,
             finalization_delay_blocks=args.finalization_delay_blocks,
             proof_api=args.proof_api,
+            set_pool_validators=args.set_pool_validators,
         )
     except DevnetError as exc:
         raise CLIError(str(exc)) from None
@@ -408,6 +409,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="beacon-kit layout: serve /bkit/v1/proof (default on; off: as a node with its block store off, "
         "where every proof must come from the state)",
     )
+    devnet.add_argument(
+        "--set-pool-validators", type=int, default=0, metavar="N",
+        help="Ethereum layout: a many-validator ValidatorSetPool whose validators are the last N genesis "
+        "validators, registered at genesis, reported with multiproofs in batches (default 0, none)",
+    )  # fmt: skip
     devnet.set_defaults(handler=cmd_devnet)
 
     def with_config(sub: argparse.ArgumentParser) -> None:

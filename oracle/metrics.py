@@ -200,7 +200,10 @@ TX_OUTCOMES = (
     "cancelled", "cancel_refused", "reorged",
 )  # fmt: skip
 POOL_STATES = ("active", "below_threshold", "not_activated", "paused", "exited", "operator_mismatch")
-KEEPER_DUTIES = ("activation", "finalize", "process_rewards", "retry_full_exit")
+KEEPER_DUTIES = (
+    "activation", "finalize", "process_rewards", "retry_full_exit",
+    "set_report_start", "set_report_batch", "set_report_abandon",
+)  # fmt: skip
 KEEPER_OUTCOMES = (
     "landed", "due", "waiting", "preflight_failed", "over_budget", "already_journalled", "reverted", "timeout",
     "fee_ceiling", "failed", "superseded", "stale", "cancelled",
@@ -235,6 +238,45 @@ KEEPER_UNACTIVATED = Gauge(
 KEEPER_EXITS_STRANDED = Gauge(
     "pool_oracle_keeper_stranded_exits",
     "Fully exited pools whose validator is still active on the CL past keeper.retry_full_exit_after_blocks.",
+    registry=REGISTRY,
+)
+
+
+# Many-validator pools (ValidatorSetPool): reports of their validators' total in multiproof batches
+SET_POOL_HOLD_REASONS = (
+    "deposit_in_flight", "change_exceeds_per_report_bound", "change_exceeds_daily_bound", "not_reporter",
+)  # fmt: skip
+SET_POOL_LABELS = ["network", "pool"]
+SET_POOL_VALIDATORS = Gauge(
+    "pool_oracle_set_pool_validators", "Validators registered in the pool's registry.", SET_POOL_LABELS,
+    registry=REGISTRY,
+)  # fmt: skip
+SET_POOL_PROVEN = Gauge(
+    "pool_oracle_set_pool_proven_gwei",
+    "The registered validators' total balance on the cycle's proven (finalized) state, in gwei.",
+    SET_POOL_LABELS,
+    registry=REGISTRY,
+)
+SET_POOL_REPORTED = Gauge(
+    "pool_oracle_set_pool_reported_gwei", "consensusGwei of the pool's last completed report.", SET_POOL_LABELS,
+    registry=REGISTRY,
+)  # fmt: skip
+SET_POOL_LAST_REPORT = Gauge(
+    "pool_oracle_set_pool_last_report_timestamp_seconds",
+    "EL timestamp of the block whose parent beacon state the last completed report proved.",
+    SET_POOL_LABELS,
+    registry=REGISTRY,
+)
+SET_POOL_HOLD = Gauge(
+    "pool_oracle_set_pool_hold",
+    "1 while the pool's next report is held for this reason.",
+    [*SET_POOL_LABELS, "reason"],
+    registry=REGISTRY,
+)
+SET_POOL_BATCH_WORDS = Histogram(
+    "pool_oracle_set_pool_batch_words",
+    "32-byte nodes (chunks and witnesses) in one proveBalances batch.",
+    buckets=(64, 256, 512, 1024, 2048, 3000, 4000),
     registry=REGISTRY,
 )
 

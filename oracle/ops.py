@@ -22,6 +22,7 @@ from oracle.reporting.proofs import ProvenBalance
 from oracle.reporting.reconcile import Decision
 from oracle.service.daemon import run_daemon
 from oracle.service.http import ServiceError
+from oracle.setpools.run import with_set_pools
 
 GWEI = 10**9
 MIN_SIGNER_BALANCE_WEI = 10**17
@@ -82,7 +83,7 @@ def report_once(settings: Settings, account: LocalAccount | None, *, dry_run: bo
 
     async def main() -> int:
         ctx = await Context.open(settings, account)
-        ctx.duties = DUTIES
+        ctx.duties = with_set_pools(DUTIES)
         try:
             result = await run_cycle(ctx, send=not (dry_run or settings.reporting.dry_run), confirm=confirm)
         finally:
@@ -103,7 +104,7 @@ def status(settings: Settings, account: LocalAccount | None) -> int:
 
     async def main() -> int:
         ctx = await Context.open(settings, account)
-        ctx.duties = DUTIES
+        ctx.duties = with_set_pools(DUTIES)
         try:
             result = await run_cycle(ctx, send=False)
             print(format_cycle(result))
@@ -132,7 +133,7 @@ def duty_once(settings: Settings, account: LocalAccount | None, duty: str, *, pu
 
     async def main() -> int:
         ctx = await Context.open(settings, account)
-        ctx.duties = DUTIES
+        ctx.duties = with_set_pools(DUTIES)
         try:
             if duty == "activation":
                 assert pubkey is not None

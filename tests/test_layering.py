@@ -31,6 +31,10 @@ ALLOWED: dict[str, set[str]] = {
     "oracle.reporting": GROUND | {"oracle.config", "oracle.beacon", "oracle.execution"},
     # The keeper stands beside reporting/ and reads through its cycle's context; reporting/ never imports it.
     "oracle.keeper": GROUND | {"oracle.config", "oracle.beacon", "oracle.execution", "oracle.reporting"},
+    # Many-validator pools' reports send their transactions as the keeper's duties are sent (its journal
+    # actions, pre-flight and resume); neither reporting/ nor the keeper imports them.
+    "oracle.setpools": GROUND
+    | {"oracle.config", "oracle.beacon", "oracle.execution", "oracle.reporting", "oracle.keeper"},
 }
 
 

@@ -257,6 +257,7 @@ def validate(s: Settings, base: Path) -> list[str]:
     if s.service.log_level not in ("debug", "info", "warning", "error"):
         problems.append(f"service.log_level: {s.service.log_level!r} is not debug, info, warning or error")
     problems += keeper_problems(s)
+    problems += set_pools_problems(s)
     return problems
 
 
@@ -318,4 +319,25 @@ def keeper_problems(s: Settings) -> list[str]:
     ):
         if value < least:
             problems.append(f"{name}: must be at least {least}, got {value}")
+    return problems
+
+
+def set_pools_problems(s: Settings) -> list[str]:
+    p = s.set_pools
+    problems = [f"set_pools.addresses[{i}]: {a!r} is not a 0x-prefixed 20-byte address"
+                for i, a in enumerate(p.addresses) if not ADDRESS_RE.match(a)]  # fmt: skip
+    if p.addresses and s.beaconkit:
+        problems.append("set_pools.addresses: ValidatorSetPools run on Ethereum layouts, the layout is beacon-kit's")
+    for name, value, least in (
+        ("set_pools.report_interval_seconds", p.report_interval_seconds, 1),
+        ("set_pools.min_drift_gwei", p.min_drift_gwei, 0),
+        ("set_pools.max_calldata_bytes", p.max_calldata_bytes, 2_000),
+        ("set_pools.max_batch_gas", p.max_batch_gas, 100_000),
+    ):
+        if value < least:
+            problems.append(f"{name}: must be at least {least}, got {value}")
+    for name, fraction in (("set_pools.max_change_per_report", p.max_change_per_report),
+                           ("set_pools.max_change_per_day", p.max_change_per_day)):  # fmt: skip
+        if not 0 < fraction <= 1:
+            problems.append(f"{name}: a fraction in (0, 1], got {fraction}")
     return problems

@@ -206,6 +206,43 @@ class Keeper:
 
 
 @dataclass(frozen=True)
+class SetPools:
+    addresses: tuple[str, ...] = setting(
+        None,
+        "ValidatorSetPool addresses (many validators each, on Ethereum layouts) whose balances this daemon "
+        "reports with SSZ multiproofs in batches; empty: none.",
+        factory=tuple,
+    )
+    report_interval_seconds: int = setting(
+        86_400, "Start a report when the last completed one is this old (or its drift passes min_drift_gwei)."
+    )
+    min_drift_gwei: int = setting(
+        1_000_000_000_000,
+        "Start a report earlier when the validators' proven total moved this much since the last one (1,000 ETH).",
+    )
+    max_change_per_report: float = setting(
+        0.02,
+        "Hold a report that would move totalAssets by more than this fraction (Rocket Pool allows 2 % per update).",
+    )
+    max_change_per_day: float = setting(
+        0.05, "Hold a report whose move, with the completed reports of the last day, passes this fraction."
+    )
+    max_calldata_bytes: int = setting(120_000, "Calldata of one batch (geth's pool refuses transactions over 128 KiB).")
+    max_batch_gas: int = setting(
+        15_000_000, "Gas limit of one batch (EIP-7825 caps a transaction at 2^24 = 16,777,216)."
+    )
+    compact_proofs: bool = setting(
+        True,
+        "Take the batches' nodes from a Lodestar node's compact state multiproofs (GET /eth/v0/beacon/proof/state, "
+        "`--rest.namespace proof`) when it serves them, instead of downloading and merkleizing the whole state.",
+    )
+    complete_others: bool = setting(
+        True,
+        "Send the batches of a report someone else started (proveBalances is permissionless: any key with gas).",
+    )
+
+
+@dataclass(frozen=True)
 class Settings:
     network: str = setting("custom", "Network name, used in metrics and logs.")
     chain_id: int = setting(0, "EL chain id every endpoint must report (required).")
@@ -222,6 +259,7 @@ class Settings:
     endpoints: Endpoints = field(default_factory=Endpoints, metadata={"help": ""})
     service: Service = field(default_factory=Service, metadata={"help": ""})
     keeper: Keeper = field(default_factory=Keeper, metadata={"help": ""})
+    set_pools: SetPools = field(default_factory=SetPools, metadata={"help": ""})
 
     @property
     def audit_only(self) -> bool:

@@ -154,9 +154,16 @@ class Validators(ValidatorSet):
 
 
 class SimulatedChain:
-    def __init__(self, config: ChainConfig, withdrawal_vault: bytes, genesis_deposits: int = 0) -> None:
+    def __init__(
+        self,
+        config: ChainConfig,
+        withdrawal_vault: bytes,
+        genesis_deposits: int = 0,
+        set_pool: tuple[bytes, int] | None = None,
+    ) -> None:
         """`genesis_deposits`: EL deposit events already reflected in the genesis validators (the pools'
-        initial deposits), so that eth1_deposit_index agrees with the deposit contract's count."""
+        initial deposits), so that eth1_deposit_index agrees with the deposit contract's count. `set_pool`:
+        (address, count): the last `count` genesis validators pay out to that many-validator pool."""
         if not 0 <= config.pools <= config.validators:
             raise ValueError(f"pools ({config.pools}) must be between 0 and validators ({config.validators})")
         self.config = config
@@ -171,6 +178,12 @@ class SimulatedChain:
         vault_credentials = np.frombuffer(eth1_credentials(withdrawal_vault), dtype=np.uint8)
         for index in self.pool_indices():
             credentials[index] = vault_credentials
+        if set_pool is not None:
+            address, count = set_pool
+            if not 0 <= count <= n - config.pools:
+                raise ValueError(f"a set pool of {count} validators does not fit beside {config.pools} pools in {n}")
+            if count:
+                credentials[n - count :] = np.frombuffer(eth1_credentials(address), dtype=np.uint8)
         balance = config.initial_balance
         self.validators = Validators(
             pubkeys=self.rng.integers(0, 256, size=(n, 48), dtype=np.uint8),

@@ -82,6 +82,8 @@ class DevnetConfig:
     reorg_depth: int = 0
     rewards: bool = True  # Ethereum layouts: per-epoch rewards and penalties
     proof_api: bool = True  # beacon-kit's /bkit/v1/proof routes (off: as a node with its block store off)
+    # Ethereum layouts: a many-validator ValidatorSetPool whose validators are the last N genesis validators.
+    set_pool_validators: int = 0
 
     def __post_init__(self) -> None:
         if get_layout(self.layout).name not in ("beaconkit-electra", "ethereum-electra"):
@@ -102,6 +104,13 @@ class DevnetConfig:
             raise DevnetError(f"reorg depth must be 0 or more, got {self.reorg_depth}")
         if self.reorg_depth and get_layout(self.layout).family != "ethereum":
             raise DevnetError("beacon-kit has single-slot finality: reorganisations need --layout ethereum-electra")
+        if self.set_pool_validators and get_layout(self.layout).family != "ethereum":
+            raise DevnetError("--set-pool-validators needs --layout ethereum-electra (a many-validator pool)")
+        if not 0 <= self.set_pool_validators <= self.validators - self.pools:
+            raise DevnetError(
+                f"--set-pool-validators {self.set_pool_validators} does not fit beside {self.pools} pools "
+                f"in {self.validators} validators"
+            )
         if self.beacon_port == self.rpc_port:
             raise DevnetError(f"the Beacon API and the RPC need different ports, both are {self.rpc_port}")
 
@@ -136,6 +145,9 @@ BERACHAIN_AMOUNTS = NetworkAmounts(10_000 * ETH, 10_000 * ETH, 250_000 * ETH, 10
 ETHEREUM_AMOUNTS = NetworkAmounts(1 * ETH, 1 * ETH, 16 * ETH, 2048 * ETH, 43_200, 129_600, GWEI_PER_ETH)
 # anvil's first block number: above the cooldown, so that the genesis pools' thresholds can lie that far back.
 GENESIS_BLOCK_NUMBER = 100_000
+HISTORY_BUFFER_LENGTH = 8191  # EIP-4788's ring of timestamps and roots
+SET_POOL_REGISTRATION_BATCH = 100  # validators per registerValidators (~3M gas)
+SET_POOL_FIRST_STAKE_WEI = 10 * ETH
 
 
 @dataclass
@@ -145,6 +157,7 @@ class Contracts:
     vault: AsyncContract
     deposit: AsyncContract
     abis: dict[str, Any] = field(default_factory=dict)
+    set_pool: AsyncContract | None = None  # the ValidatorSetPool, with --set-pool-validators
 
 
 class Devnet:
@@ -207,8 +220,12 @@ class Devnet:
                 ),
                 withdrawal_vault=bytes.fromhex(contracts.vault.address[2:]),
                 genesis_deposits=self.config.pools,  # each pool's initial deposit, made below
+                set_pool=(bytes.fromhex(contracts.set_pool.address[2:]), self.config.set_pool_validators)
+                if contracts.set_pool is not None
+                else None,
             )
             await self._create_pools()
+            await self._register_set_pool()
             el_deposits = await contracts.deposit.functions.depositCount().call()
             if el_deposits != self.chain.deposit_count:
                 raise DevnetError(
@@ -333,7 +350,13 @@ class Devnet:
         else:
             role = await oracle.functions.FEEDER_ROLE().call()
             await self._transact(oracle.functions.grantRole(role, self.feeder), self.governance)
-        self.contracts = Contracts(factory, oracle, vault, deposit, {k: v["abi"] for k, v in artifacts.items()})
+        set_pool = None
+        if self.config.set_pool_validators:
+            # Owner: governance; reporter: the feeder key the daemon's devnet config signs with.
+            set_pool = await deploy("ValidatorSetPool", self.governance, self.feeder, layout.gindex("validators"),
+                                    layout.gindex("balances"), b"\x01")  # fmt: skip
+        self.contracts = Contracts(factory, oracle, vault, deposit, {k: v["abi"] for k, v in artifacts.items()},
+                                   set_pool)  # fmt: skip
         return self.contracts
 
     async def _create_pools(self) -> None:
@@ -366,6 +389,36 @@ class Devnet:
             threshold = await self.pool_contract(pool).functions.activeThresholdBlock().call()
             backdated = max(0, threshold - self.amounts.withdrawal_cooldown_blocks)
             await self.rpc("anvil_setStorageAt", pool.staking_pool, hex(slot), "0x" + backdated.to_bytes(32).hex())
+
+    async def _set_beacon_root(self, timestamp: int, root: bytes) -> None:
+        """What EIP-4788's system call stores for the block at `timestamp`, written directly: a transaction
+        mined in that block reads it whatever its place in the block (a system call runs before them all)."""
+        ring = timestamp % HISTORY_BUFFER_LENGTH
+        await self.rpc("anvil_setStorageAt", BEACON_ROOTS, hex(ring), "0x" + timestamp.to_bytes(32).hex())
+        await self.rpc("anvil_setStorageAt", BEACON_ROOTS, hex(ring + HISTORY_BUFFER_LENGTH), "0x" + root.hex())
+
+    async def _register_set_pool(self) -> None:
+        """The ValidatorSetPool's genesis validators registered by its owner, in batches, each with one
+        multiproof of their pubkeys and credentials against the genesis block root; then a first staker's
+        deposit, so that shares exist."""
+        assert self.chain is not None and self.contracts is not None
+        pool = self.contracts.set_pool
+        if pool is None:
+            return
+        from oracle.devnet.validator_set_pool import registration_proof
+
+        state = self.chain.state(0)
+        self._setup_time += 1
+        timestamp = self._setup_time
+        await self._set_beacon_root(timestamp, self.chain.block_slot_root(0))
+        count = self.config.set_pool_validators
+        indices = list(range(self.config.validators - count, self.config.validators))
+        for first in range(0, count, SET_POOL_REGISTRATION_BATCH):
+            proof = registration_proof(state, indices[first : first + SET_POOL_REGISTRATION_BATCH])
+            call = pool.functions.registerValidators(timestamp, proof.validators_length, proof.indices, proof.pubkeys,
+                                                     proof.witnesses)  # fmt: skip
+            await self._transact(call, self.governance)
+        await self._transact(pool.functions.deposit(self.user), self.user, value=SET_POOL_FIRST_STAKE_WEI)
 
     def activation_call(self, index: int, slot: int, timestamp: int) -> Any:
         """factory.activateStakingPool for validator `index`, with proofs from the state at `slot` (whose
@@ -414,6 +467,7 @@ class Devnet:
                     "maxFeePerGas": hex(100 * 10**9),
                 },
             )
+            await self._set_beacon_root(timestamp, parent_root)
             block = await self._mine(timestamp)
             parent_block_slot = chain.latest_block_slot(parent_slot)
             assert parent_block_slot is not None
@@ -602,6 +656,16 @@ class Devnet:
                 }
                 for p in self.pools
             ],
+            "set_pools": [
+                {
+                    "address": self.contracts.set_pool.address,
+                    "validators": self.config.set_pool_validators,
+                    "first_index": self.config.validators - self.config.set_pool_validators,
+                    "reporter": self.feeder,
+                }
+            ]
+            if self.contracts.set_pool is not None
+            else [],
             "governance": self.governance,
             "feeder": None if self.config.open_reporting else self.feeder,
             "open_reporting": self.config.open_reporting,
@@ -641,8 +705,16 @@ class Devnet:
             "  min_rewards_gwei: 1000000000  # 1 BERA / ETH",
             "  # The devnet's CL takes an exit request within a few slots (Berachain: 49,153 blocks).",
             f"  retry_full_exit_after_blocks: {self.withdrawal_flight_blocks}",
-            "",
         ]
+        if info["set_pools"]:
+            lines += [
+                "set_pools:",
+                "  # The many-validator pool's reports (the feeder key is its reporter): every 2 minutes here.",
+                "  addresses:",
+                *(f'    - "{p["address"]}"' for p in info["set_pools"]),
+                "  report_interval_seconds: 120",
+            ]
+        lines.append("")
         path.write_text("\n".join(lines))
         return key_file
 
@@ -658,6 +730,9 @@ def format_banner(devnet: Devnet, keys: Sequence[str] = TEST_KEYS[1:]) -> str:
         lines.append(f"  {name:<17} {address}")
     for pool in info["pools"]:
         lines.append(f"  pool of validator {pool['validator_index']:<3} {pool['staking_pool']}  {pool['pubkey'][:18]}…")
+    for set_pool in info["set_pools"]:
+        first, count = set_pool["first_index"], set_pool["validators"]
+        lines.append(f"  set pool         {set_pool['address']}  validators {first}..{first + count - 1}")
     lines.append(f"  governance       {info['governance']} (anvil account 0)")
     if info["open_reporting"]:
         lines.append("  reporting        open to anyone (--open-reporting)")

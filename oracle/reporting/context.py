@@ -83,6 +83,10 @@ class Context:
     # Report id -> its decision, re-run on the books read before each signature (send.report_check): in memory
     # only, so that a report followed on after a timeout is judged by the same rules it was decided by.
     deciders: dict[int, Callable[[PoolBooks], Decision]] = field(default_factory=dict)
+    # Many-validator pools (oracle.setpools): each registry's validator indices (append-only, read once and then
+    # from where it ended), and the last state a report's batches were proven from (one, by its block root).
+    registries: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    pinned_state: BeaconState | None = None
 
     @classmethod
     async def open(cls, settings: Settings, account: LocalAccount | None) -> Context:

@@ -18,6 +18,7 @@ from oracle.keeper.run import DUTIES
 from oracle.reporting.context import Context, CycleError, CycleResult
 from oracle.reporting.pipeline import run_cycle
 from oracle.service.http import Health, serve
+from oracle.setpools.run import with_set_pools
 
 log = structlog.get_logger("oracle.daemon")
 
@@ -55,7 +56,7 @@ async def run_daemon(settings: Settings, account: LocalAccount | None, stop: asy
     health = Health(settings.service.watchdog_seconds)
     runner = await serve(health, settings.service.metrics_address)
     ctx = await Context.open(settings, account)
-    ctx.duties = DUTIES
+    ctx.duties = with_set_pools(DUTIES)
     log.info("started", network=settings.network, layout=settings.layout, metrics=settings.service.metrics_address,
              signer=ctx.account.address if ctx.account else None)  # fmt: skip
     try:
