@@ -66,6 +66,7 @@ devnet: setup
 faults: setup
 	rm -f .faults/results.json
 	$(BIN)/pytest tests/faults -v
+	$(BIN)/pytest -m faults_full tests/daemon/test_set_pool_e2e.py
 	$(BIN)/python -m tests.faults.render
 
 # 1,000 cycles with random faults; RSS, fds and journal size sampled into RELIABILITY.md (about 20 min).
@@ -76,6 +77,7 @@ bench: setup
 	$(BIN)/python benchmarks/bench_prove.py
 	$(BIN)/python benchmarks/bench_bkjson.py
 	$(BIN)/python benchmarks/bench_multiproof.py
+	$(BIN)/python benchmarks/bench_pool_gas.py
 
 # Re-resolve the pinned, hashed lock files (needs the package index).
 lock:

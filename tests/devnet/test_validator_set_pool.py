@@ -469,25 +469,11 @@ def test_a_report_without_validators_completes_at_once(chain: PoolChain) -> None
 
 @pytest.mark.e2e
 @pytest.mark.slow
-def test_gas_per_validator(capsys: pytest.CaptureFixture[str]) -> None:
-    """Records gas; asserts only that the multiproof beats one branch per validator where it should."""
-    rows = []
-    for count, placement in [
-        (1, "contiguous"),
-        (48, "contiguous"),
-        (48, "spread"),
-        (1000, "contiguous"),
-        (1000, "spread"),
-    ]:
-        result = measure_pool_gas(validators=20_000, pool_size=count, placement=placement, seed=3)
-        rows.append(result)
-    with capsys.disabled():
-        print()
-        for r in rows:
-            print(r.summary())
-    by_case = {(r.pool_size, r.placement): r for r in rows}
-    assert by_case[(1000, "contiguous")].prove_per_validator < by_case[(1000, "contiguous")].single_per_validator
-    assert by_case[(1000, "spread")].prove_per_validator < by_case[(1000, "spread")].single_per_validator
+def test_the_gas_measurement_runs_and_the_multiproof_beats_one_branch_each() -> None:
+    """The measurement `make bench` tabulates (benchmarks/bench_pool_gas.py, at 2.1M validators), run small: a
+    spread pool's multiproof costs less gas per validator than EigenLayer's branch per validator."""
+    result = measure_pool_gas(validators=4_000, pool_size=200, placement="spread", seed=3)
+    assert result.prove_per_validator < result.single_per_validator / 2
 
 
 @pytest.mark.unit
