@@ -30,17 +30,13 @@ from web3.types import TxParams, Wei
 
 from oracle.devnet.anvil import Anvil, DevnetError, ensure_port_free
 from oracle.devnet.beacon_api import BeaconApi
+from oracle.devnet.beacon_roots import BEACON_ROOTS, BEACON_ROOTS_CODE, HISTORY_BUFFER_LENGTH, SYSTEM_ADDRESS
 from oracle.devnet.chain import ChainConfig, Checkpoint, Payload, SimulatedChain
 from oracle.devnet.compile import load_artifacts
+from oracle.devnet.validator_set_pool import registration_proof
 from oracle.ssz.layouts import get_layout
 from oracle.ssz.sample import GWEI_PER_ETH
 
-BEACON_ROOTS = "0x000F3df6D732807Ef1319fB7B8bB8522d0Beac02"
-BEACON_ROOTS_CODE = (
-    "0x3373fffffffffffffffffffffffffffffffffffffffe14604d57602036146024575f5ffd5b5f35801560495762001fff810690"
-    "815414603c575f5ffd5b62001fff01545f5260205ff35b5f5ffd5b62001fff42064281555f359062001fff015500"
-)
-SYSTEM_ADDRESS = "0xfffffffffffffffffffffffffffffffffffffffe"
 ZERO_ADDRESS = "0x" + "00" * 20
 BEACON_DEPOSIT = "0x4242424242424242424242424242424242424242"
 WEI_PER_GWEI = 10**9
@@ -145,7 +141,6 @@ BERACHAIN_AMOUNTS = NetworkAmounts(10_000 * ETH, 10_000 * ETH, 250_000 * ETH, 10
 ETHEREUM_AMOUNTS = NetworkAmounts(1 * ETH, 1 * ETH, 16 * ETH, 2048 * ETH, 43_200, 129_600, GWEI_PER_ETH)
 # anvil's first block number: above the cooldown, so that the genesis pools' thresholds can lie that far back.
 GENESIS_BLOCK_NUMBER = 100_000
-HISTORY_BUFFER_LENGTH = 8191  # EIP-4788's ring of timestamps and roots
 SET_POOL_REGISTRATION_BATCH = 100  # validators per registerValidators (~3M gas)
 SET_POOL_FIRST_STAKE_WEI = 10 * ETH
 
@@ -405,8 +400,6 @@ class Devnet:
         pool = self.contracts.set_pool
         if pool is None:
             return
-        from oracle.devnet.validator_set_pool import registration_proof
-
         state = self.chain.state(0)
         self._setup_time += 1
         timestamp = self._setup_time

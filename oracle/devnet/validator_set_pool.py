@@ -20,15 +20,14 @@ from web3 import Web3
 from web3.contract import Contract
 
 from oracle.devnet.anvil import Anvil, free_port
+from oracle.devnet.beacon_roots import BEACON_ROOTS, BEACON_ROOTS_CODE, HISTORY_BUFFER_LENGTH
 from oracle.devnet.compile import load_artifacts
-from oracle.devnet.network import BEACON_ROOTS, BEACON_ROOTS_CODE
 from oracle.ssz.layouts import Layout
 from oracle.ssz.state import BeaconState
 from oracle.ssz.state_multiproof import build_state_multiproof
 
 BALANCES_PER_CHUNK = 4
 BRANCH_TO_BALANCES_LIST = 39  # 38 data-tree levels and the length mix-in
-HISTORY_BUFFER_LENGTH = 8191  # EIP-4788's ring
 
 
 def length_gindex(list_gindex: int) -> int:

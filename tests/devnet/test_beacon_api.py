@@ -10,7 +10,8 @@ import pytest
 
 from oracle.beacon.client import BeaconNode
 from oracle.devnet.anvil import DevnetError
-from oracle.devnet.network import BEACON_ROOTS, Devnet
+from oracle.devnet.beacon_roots import BEACON_ROOTS
+from oracle.devnet.network import Devnet
 from oracle.ssz.bkjson import read_debug_state
 from oracle.ssz.compact import block_to_state_gindex, compute_descriptor, leaves_for, nodes_from_compact
 from oracle.ssz.multiproof_document import pool_gindices
