@@ -269,6 +269,15 @@ def cmd_finalize(args: argparse.Namespace) -> int:
     return ops.duty_once(*_settings(args), "finalize", pool=args.pool)
 
 
+def cmd_register_validators(args: argparse.Namespace) -> int:
+    from oracle import ops
+    from oracle.config.loading import ADDRESS_RE
+
+    if not ADDRESS_RE.match(args.pool):
+        raise CLIError(f"--pool: {args.pool!r} is not a 0x-prefixed 20-byte address")
+    return ops.register_once(*_settings(args), args.pool, list(args.index or []))
+
+
 def cmd_config_reference(args: argparse.Namespace) -> int:
     from oracle import ops
 
@@ -466,6 +475,17 @@ def build_parser() -> argparse.ArgumentParser:
     with_config(finalize)
     finalize.add_argument("--pool", metavar="ADDR", help="only this StakingPool's requests")
     finalize.set_defaults(handler=cmd_finalize)
+
+    register = commands.add_parser(
+        "register-validators", help="register a ValidatorSetPool's validators (its owner's key)",
+        description="The validators of the finalized state paying out to the pool (or those of --index) that its "
+        "registry does not hold yet, each bound to its index by one multiproof of its pubkey and credentials "
+        "against the EIP-4788 root, in registerValidators of 100, through the journal.",
+    )  # fmt: skip
+    with_config(register)
+    register.add_argument("--pool", required=True, metavar="ADDR", help="the ValidatorSetPool's address")
+    register.add_argument("--index", type=int, action="append", metavar="I", help="only these (repeatable)")
+    register.set_defaults(handler=cmd_register_validators)
 
     reference = commands.add_parser("config-reference", help="print the configuration reference (Markdown)")
     reference.add_argument("--output", metavar="FILE", help="write it here instead of stdout")

@@ -202,7 +202,7 @@ TX_OUTCOMES = (
 POOL_STATES = ("active", "below_threshold", "not_activated", "paused", "exited", "operator_mismatch")
 KEEPER_DUTIES = (
     "activation", "finalize", "process_rewards", "retry_full_exit",
-    "set_report_start", "set_report_batch", "set_report_abandon",
+    "set_report_start", "set_report_batch", "set_report_abandon", "set_pool_register",
 )  # fmt: skip
 KEEPER_OUTCOMES = (
     "landed", "due", "waiting", "preflight_failed", "over_budget", "already_journalled", "reverted", "timeout",

@@ -158,6 +158,35 @@ def duty_once(settings: Settings, account: LocalAccount | None, duty: str, *, pu
         return 2 if isinstance(exc, JournalError) else 1
 
 
+def register_once(settings: Settings, account: LocalAccount | None, pool: str, indices: list[int]) -> int:
+    """`register-validators`: the pool's validators not registered yet (or `indices`), registered with proofs
+    from the finalized state; exit 1 if it was refused or did not land."""
+    from oracle.reporting.pipeline import read_chain
+    from oracle.setpools.register import RegistrationRefused, register_validators
+
+    async def main() -> int:
+        ctx = await Context.open(settings, account)
+        ctx.duties = with_set_pools(DUTIES)
+        try:
+            facts, _ = await read_chain(ctx, send=ctx.txm is not None)
+            results = await register_validators(ctx, facts, pool, indices)
+        finally:
+            await ctx.close()
+        for r in results:
+            tx = f" tx {r.tx_hash}" if r.tx_hash else ""
+            print(f"{r.action.duty}: {r.action.why}: {r.outcome}{f' ({r.reason})' if r.reason else ''}{tx}")
+        return 0 if all(r.outcome == "landed" for r in results) else 1
+
+    try:
+        return asyncio.run(main())
+    except RegistrationRefused as exc:
+        print(f"pool-oracle register-validators: {exc}", file=sys.stderr)
+        return 1
+    except (CycleError, EndpointError, ExecutionError, JournalError) as exc:
+        print(f"pool-oracle register-validators: error: {exc}", file=sys.stderr)
+        return 2 if isinstance(exc, JournalError) else 1
+
+
 def check(settings: Settings, account: LocalAccount | None) -> int:
     """Pre-flight of an installation: one pass/fail line per check."""
     lines: list[tuple[bool, str]] = []

@@ -33,7 +33,7 @@ from oracle.devnet.beacon_api import BeaconApi
 from oracle.devnet.beacon_roots import BEACON_ROOTS, BEACON_ROOTS_CODE, HISTORY_BUFFER_LENGTH, SYSTEM_ADDRESS
 from oracle.devnet.chain import ChainConfig, Checkpoint, Payload, SimulatedChain
 from oracle.devnet.compile import load_artifacts
-from oracle.devnet.validator_set_pool import registration_proof
+from oracle.ssz.batches import registration_proof
 from oracle.ssz.layouts import get_layout
 from oracle.ssz.sample import GWEI_PER_ETH
 

@@ -22,6 +22,9 @@ from web3.contract import Contract
 from oracle.devnet.anvil import Anvil, free_port
 from oracle.devnet.beacon_roots import BEACON_ROOTS, BEACON_ROOTS_CODE, HISTORY_BUFFER_LENGTH
 from oracle.devnet.compile import load_artifacts
+from oracle.ssz.batches import RegistrationProof as RegistrationProof  # re-exported: the harness's callers
+from oracle.ssz.batches import registration_gindices as registration_gindices
+from oracle.ssz.batches import registration_proof as registration_proof
 from oracle.ssz.layouts import Layout
 from oracle.ssz.state import BeaconState
 from oracle.ssz.state_multiproof import build_state_multiproof
@@ -32,30 +35,6 @@ BRANCH_TO_BALANCES_LIST = 39  # 38 data-tree levels and the length mix-in
 
 def length_gindex(list_gindex: int) -> int:
     return 2 * list_gindex + 1
-
-
-def registration_gindices(layout: Layout, indices: Sequence[int]) -> list[int]:
-    """The contract's leaves' gindices, decreasing: per validator from the highest down, credentials then
-    pubkey; last the validators length mix-in."""
-    out: list[int] = []
-    for index in sorted(indices, reverse=True):
-        out += [layout.withdrawal_credentials_gindex(index), layout.pubkey_gindex(index)]
-    return [*out, length_gindex(layout.gindex("validators"))]
-
-
-@dataclass(frozen=True)
-class RegistrationProof:
-    validators_length: int
-    indices: list[int]
-    pubkeys: list[bytes]
-    witnesses: list[bytes]
-
-
-def registration_proof(state: BeaconState, indices: Sequence[int]) -> RegistrationProof:
-    ordered = sorted(indices)
-    proof = build_state_multiproof(state, registration_gindices(state.layout, ordered))
-    pubkeys = [bytes(state.validator(i)["pubkey"]) for i in ordered]
-    return RegistrationProof(state.validator_count, ordered, pubkeys, list(proof.witnesses))
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""A many-validator pool's balance report cut into batches a transaction can carry, and each batch's proof.
+"""A many-validator pool's proofs: its balance report cut into batches a transaction can carry, each batch's
+proof, and the registration of its validators.
 
 The pool's registry lists its validators in increasing index order; a batch is a run of consecutive registry
 positions. Its multiproof proves the distinct balance chunks of its validators (four balances to a chunk) and
@@ -198,3 +199,32 @@ def state_batches(state: BeaconState, indices: Sequence[int], max_words: int) ->
             raise ProofError(f"batch at position {first}: {batch.words} words, planned within {max_words}")
         batches.append(batch)
     return batches
+
+
+# --- registration: each validator bound once to its index by its pubkey and credentials ---
+
+
+def registration_gindices(layout: Layout, indices: Sequence[int]) -> list[int]:
+    """The contract's leaves' gindices, decreasing: per validator from the highest down, credentials then
+    pubkey; last the validators length mix-in."""
+    out: list[int] = []
+    for index in sorted(indices, reverse=True):
+        out += [layout.withdrawal_credentials_gindex(index), layout.pubkey_gindex(index)]
+    return [*out, layout.gindex("validators") * 2 + 1]
+
+
+@dataclass(frozen=True)
+class RegistrationProof:
+    validators_length: int
+    indices: list[int]
+    pubkeys: list[bytes]
+    witnesses: list[bytes]
+
+
+def registration_proof(state: BeaconState, indices: Sequence[int]) -> RegistrationProof:
+    """registerValidators' arguments for `indices` (their pubkeys and the witnesses; the contract builds the
+    leaves), checked against the state's block root by the builder."""
+    ordered = sorted(indices)
+    proof = build_state_multiproof(state, registration_gindices(state.layout, ordered))
+    pubkeys = [bytes(state.validator(i)["pubkey"]) for i in ordered]
+    return RegistrationProof(state.validator_count, ordered, pubkeys, list(proof.witnesses))

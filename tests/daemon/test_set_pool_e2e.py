@@ -2,7 +2,8 @@
 layout, checked on the chain: the report goes in batches against the root the contract pinned and equals the
 registry's total on that very state; kill -9 at each step between batches resumes without a duplicate; a
 top-up in flight holds the report; audit mode names it due and sends nothing. The batches' nodes come from the
-devnet's Lodestar route (compact multiproofs) or, switched off, from the whole state."""
+devnet's Lodestar route (compact multiproofs) or, switched off, from the whole state. A validator deposited
+later is registered by the owner's one-shot command and counted by the next report."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from oracle.devnet.network import TEST_KEYS
 from oracle.faultpoints import POINTS
 from tests.daemon.harness import GWEI, USER, Devnet, daemon_env, exe, report
 
@@ -153,3 +155,39 @@ def test_audit_mode_names_the_report_due_and_sends_nothing(devnet: Devnet, tmp_p
     assert result.returncode == 0, result.stderr[-3000:]
     assert any("due" in line for line in set_pool_lines(devnet, result)), result.stdout
     assert not events(devnet, "ReportStarted", start_block)
+
+
+def test_a_new_validator_is_registered_by_the_owner_and_counted_by_the_next_report(
+    devnet: Devnet, tmp_path: Path
+) -> None:
+    """A deposit with the pool's credentials adds a validator on the CL; once it is finalized,
+    `register-validators` (the owner's key) binds it to its index; the next report covers it too."""
+    pool = set_pool(devnet)
+    credentials = bytes(pool.functions.withdrawalCredentials().call())
+    pubkey = bytes(range(1, 49))
+    devnet.transact(devnet.deposit.functions.deposit(pubkey, credentials, b"\x00" * 96, USER), value=32 * 10**18)
+    devnet.wait_slots(20)  # credited (3 slots), then finalized
+    owner_key = tmp_path / "owner.key"
+    owner_key.write_text(TEST_KEYS[0] + "\n")
+    owner_key.chmod(0o600)
+    env = daemon_env(tmp_path, "r", POOL_ORACLE_SIGNER_KEY_FILE=str(owner_key))
+    command = [*exe(), "register-validators", "--pool", pool.address, "--config", str(devnet.config)]
+    refused = subprocess.run([*command, "--index", "0"], capture_output=True, text=True, timeout=120, env=env)
+    assert refused.returncode == 1 and "credentials are not the pool's" in refused.stderr, refused.stderr[-2000:]
+    registered = subprocess.run(command, capture_output=True, text=True, timeout=120, env=env)
+    assert registered.returncode == 0, registered.stdout + registered.stderr[-2000:]
+    assert "set_pool_register" in registered.stdout and "landed" in registered.stdout
+    assert pool.functions.validatorCount().call() == SET_POOL + 1
+    assert pool.functions.isRegistered(pubkey).call()
+    again = subprocess.run(command, capture_output=True, text=True, timeout=120, env=env)
+    assert again.returncode == 1 and "beyond its 241 registered ones" in again.stderr, again.stderr[-2000:]
+    start_block = devnet.w3.eth.block_number
+    result = report(devnet, daemon_env(tmp_path, "a", **DUE_NOW))
+    assert result.returncode == 0, result.stderr[-3000:]
+    (completed,) = events(devnet, "ReportCompleted", start_block)
+    (started,) = events(devnet, "ReportStarted", start_block)
+    header = devnet.beacon("/eth/v1/beacon/headers/0x" + bytes(started["args"]["blockRoot"]).hex())
+    slot = header["data"]["header"]["message"]["slot"]
+    balances = devnet.beacon(f"/eth/v1/beacon/states/{slot}/validator_balances")["data"]
+    registry = set(pool.functions.validatorIndices(0, SET_POOL + 1).call())
+    assert completed["args"]["consensusGwei"] == sum(int(b["balance"]) for b in balances if int(b["index"]) in registry)
