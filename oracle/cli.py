@@ -41,10 +41,37 @@ def _write_json(doc: Any, output: str | None) -> None:
         sys.stdout.write(text)
 
 
+def parse_indices(texts: list[str], where: str) -> list[int]:
+    """Validator indices from `N`, `N,M,...` and `A-B` (inclusive) tokens; CLIError names a bad one."""
+    out: list[int] = []
+    for text in texts:
+        for token in text.replace(",", " ").split():
+            first, dash, last = token.partition("-")
+            if not first.isdigit() or (dash and not last.isdigit()):
+                raise CLIError(f"{where}: {token[:40]!r} is not a validator index or a range A-B")
+            if dash:
+                low, high = int(first), int(last)
+                if high < low or high - low >= 1 << 22:
+                    raise CLIError(f"{where}: range {token!r} is empty or over 4,194,304 indices")
+                out.extend(range(low, high + 1))
+            else:
+                out.append(int(first))
+    return out
+
+
 def cmd_prove(args: argparse.Namespace) -> int:
     from oracle.ssz.errors import ProofError, SSZError
     from oracle.ssz.state import load_state, state_json
 
+    args.index = parse_indices(args.index, "--index")
+    if args.indices is not None:
+        try:
+            text = Path(args.indices).read_text()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise CLIError(f"--indices: cannot read {args.indices}: {exc}") from None
+        args.index += parse_indices([text], f"--indices {args.indices}")
+    if not args.index:
+        raise CLIError("give the validators: --index N (repeatable, lists and ranges) or --indices FILE")
     if args.with_pubkeys and not args.multi:
         raise CLIError("--with-pubkeys goes with --multi (a single-proof document always proves the pubkeys)")
     if args.multi:
@@ -316,8 +343,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="state layout (default: recognise it)",
     )
     prove.add_argument(
-        "--index", type=int, action="append", required=True, metavar="N", help="validator index (repeatable)"
-    )
+        "--index", action="append", metavar="N", default=[],
+        help="validator index, a comma-separated list or a range A-B (inclusive); repeatable",
+    )  # fmt: skip
+    prove.add_argument(
+        "--indices", metavar="FILE",
+        help="a file of validator indices (whitespace- or comma-separated, ranges A-B allowed), for pools of "
+        "thousands (10,000 repeated --index options cost argparse seconds)",
+    )  # fmt: skip
     prove.add_argument(
         "--multi",
         action="store_true",

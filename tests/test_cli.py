@@ -82,6 +82,10 @@ def test_verify_catches_a_forged_balance(state_file: Path, tmp_path: Path, capsy
         (["prove", "--state", "STATE", "--index", "12"], "validator index 12 is out of range"),
         (["prove", "--state", "STATE", "--index", "0", "--layout", "ethereum-deneb"], "truncated"),
         (["verify", "--proof", "STATE"], "not JSON"),
+        (["prove", "--state", "STATE", "--index", "3,x"], "'x' is not a validator index or a range A-B"),
+        (["prove", "--state", "STATE", "--index", "9-4"], "range '9-4' is empty"),
+        (["prove", "--state", "STATE", "--indices", "/nonexistent"], "--indices: cannot read /nonexistent"),
+        (["prove", "--state", "STATE"], "give the validators"),
     ],
 )
 def test_bad_input_is_one_clear_line(
@@ -169,3 +173,18 @@ def test_an_unusable_journal_is_one_line_and_exit_2(tmp_path: Path, capsys: pyte
     assert main(["status", "--config", str(config)]) == 2
     err = capsys.readouterr().err
     assert f"{journal}: not a usable journal" in err and err.count("\n") == 1
+
+
+def test_indices_as_lists_ranges_and_a_file(state_file: Path, tmp_path: Path) -> None:
+    """A pool of thousands is given in one argument or a file: `--index 1,3-5` and `--indices FILE` prove the
+    same validators as repeated options."""
+    repeated, listed, filed = tmp_path / "a.json", tmp_path / "b.json", tmp_path / "c.json"
+    indices = tmp_path / "pool.txt"
+    indices.write_text("1\n3-4, 5\n")
+    base = ["prove", "--state", str(state_file), "--multi"]
+    assert main([*base, *[a for i in (1, 3, 4, 5) for a in ("--index", str(i))], "--output", str(repeated)]) == 0
+    assert main([*base, "--index", "1,3-5", "--output", str(listed)]) == 0
+    assert main([*base, "--indices", str(indices), "--output", str(filed)]) == 0
+    docs = [json.loads(p.read_text()) for p in (repeated, listed, filed)]
+    assert docs[0]["validator_indices"] == ["1", "3", "4", "5"]
+    assert docs[0] == docs[1] == docs[2]
