@@ -28,7 +28,7 @@ error MultiproofPubkeyLength(uint256 length);
 /// A listed index A above another listed index D is caught: D's path reaches A, and every node on it below A
 /// is deeper, hence larger, so the computed A is queued before leaf A is popped (alone or as a sibling), and the
 /// two heads are then equal. The FIFO never holds more entries than leaves consumed (each step pops at least
-/// one node and pushes one), so a ring of n entries suffices.
+/// one node and pushes one), so a ring of n + 1 entries (one kept as the empty mark) suffices.
 library SSZMultiproof {
     uint256 private constant ERR_NONE = 0;
     uint256 private constant ERR_NESTED = 1;
@@ -77,63 +77,71 @@ library SSZMultiproof {
         bytes32[] memory leaves,
         bytes32[] calldata witnesses
     ) private view returns (bytes32 root, uint256 err) {
-        // The ring lives past the free memory pointer (temporary memory: nothing is allocated meanwhile), so
-        // its base is re-read rather than held on the stack. The node popped is written at once to its half
-        // of the scratch space (right half if odd), its sibling to the other.
+        // The ring lives past the free memory pointer (temporary memory: nothing is allocated meanwhile) and
+        // holds n + 1 entries of (gindex, node), addressed by absolute pointers: the entry at the tail always
+        // has gindex 0, so the FIFO's head gindex is read without a length check (0 when empty). The next
+        // leaf's gindex is cached (0 once the leaves are exhausted). The node popped is written at once to its
+        // half of the scratch space (right half if odd), its sibling to the other, and the parent's hash
+        // straight into the tail entry.
         assembly ("memory-safe") {
-            let li := 0 // byte offset of the next leaf in gindices' and leaves' data
-            let head := 0 // byte offset of the FIFO's head in the ring
-            let qlen := 0
+            // The parameters' stack slots are reused: `leaves` becomes the offset from a gindex to its leaf,
+            // `gindices` the end of the gindices' data.
+            let gp := add(gindices, 0x20) // next leaf's gindex
+            leaves := sub(leaves, gindices)
+            let lg := mload(gp) // next leaf's gindex, 0 once exhausted (n > 0)
+            let head := mload(0x40)
+            let ringEnd := add(head, shl(6, add(mload(gindices), 1)))
+            gindices := add(gp, shl(5, mload(gindices)))
+            let tail := head
+            mstore(head, 0)
             let wPtr := witnesses.offset
             for {} 1 {} {
                 // Pop the larger head.
-                let a := 0
-                if lt(li, shl(5, mload(gindices))) { a := mload(add(add(gindices, 0x20), li)) }
-                let b := 0
-                if qlen { b := mload(add(mload(0x40), head)) }
-                let g := a
-                switch gt(a, b)
+                let qg := mload(head)
+                let g := lg
+                let v := 0
+                switch gt(lg, qg)
                 case 1 {
-                    a := mload(add(add(leaves, 0x20), li))
-                    li := add(li, 0x20)
+                    v := mload(add(gp, leaves))
+                    gp := add(gp, 0x20)
+                    lg := mul(mload(gp), lt(gp, gindices))
                 }
                 default {
-                    if eq(a, b) {
+                    if eq(lg, qg) {
                         err := ERR_NESTED
-                        root := a
+                        root := lg
                         break
                     }
-                    g := b
-                    a := mload(add(add(mload(0x40), head), 0x20))
-                    head := mod(add(head, 0x40), shl(6, mload(gindices)))
-                    qlen := sub(qlen, 1)
+                    g := qg
+                    v := mload(add(head, 0x20))
+                    head := add(head, 0x40)
+                    if eq(head, ringEnd) { head := mload(0x40) }
                 }
                 if eq(g, 1) {
-                    root := a
+                    root := v
                     break
                 }
-                mstore(shl(5, and(g, 1)), a)
+                mstore(shl(5, and(g, 1)), v)
                 // Its sibling g ^ 1: a head, else the next witness.
-                a := 0
-                if lt(li, shl(5, mload(gindices))) { a := mload(add(add(gindices, 0x20), li)) }
-                b := 0
-                if qlen { b := mload(add(mload(0x40), head)) }
-                switch eq(a, xor(g, 1))
+                g := xor(g, 1)
+                qg := mload(head)
+                switch eq(lg, g)
                 case 1 {
-                    if eq(b, a) {
+                    if eq(qg, g) {
                         err := ERR_NESTED
-                        root := a
+                        root := g
                         break
                     }
-                    a := mload(add(add(leaves, 0x20), li))
-                    li := add(li, 0x20)
+                    v := mload(add(gp, leaves))
+                    gp := add(gp, 0x20)
+                    lg := mul(mload(gp), lt(gp, gindices))
                 }
                 default {
-                    switch eq(b, xor(g, 1))
+                    switch eq(qg, g)
                     case 1 {
-                        a := mload(add(add(mload(0x40), head), 0x20))
-                        head := mod(add(head, 0x40), shl(6, mload(gindices)))
-                        qlen := sub(qlen, 1)
+                        v := mload(add(head, 0x20))
+                        head := add(head, 0x40)
+                        if eq(head, ringEnd) { head := mload(0x40) }
                     }
                     default {
                         if iszero(lt(wPtr, add(witnesses.offset, shl(5, witnesses.length)))) {
@@ -141,18 +149,17 @@ library SSZMultiproof {
                             root := 0
                             break
                         }
-                        a := calldataload(wPtr)
+                        v := calldataload(wPtr)
                         wPtr := add(wPtr, 0x20)
                     }
                 }
-                mstore(xor(shl(5, and(g, 1)), 0x20), a)
-                // Parent = sha256(left || right).
-                if iszero(staticcall(gas(), 0x02, 0x00, 0x40, 0x00, 0x20)) { revert(0, 0) }
-                // Push at the tail, (head + qlen) modulo the ring.
-                a := add(mload(0x40), mod(add(head, shl(6, qlen)), shl(6, mload(gindices))))
-                mstore(a, shr(1, g))
-                mstore(add(a, 0x20), mload(0x00))
-                qlen := add(qlen, 1)
+                mstore(shl(5, and(g, 1)), v)
+                // Push the parent, sha256(left || right), at the tail; the next entry becomes the empty mark.
+                mstore(tail, shr(1, g))
+                if iszero(staticcall(gas(), 0x02, 0x00, 0x40, add(tail, 0x20), 0x20)) { revert(0, 0) }
+                tail := add(tail, 0x40)
+                if eq(tail, ringEnd) { tail := mload(0x40) }
+                mstore(tail, 0)
             }
             if iszero(err) {
                 let left := shr(5, sub(add(witnesses.offset, shl(5, witnesses.length)), wPtr))

@@ -362,24 +362,42 @@ contract ValidatorSetPool {
         gindices = new uint256[](m + 1);
         nodes = new bytes32[](m + 1);
         uint256 base = (2 * BALANCES_GINDEX) << BALANCES_DATA_DEPTH;
-        uint256 j; // chunks seen
-        uint256 chunk = type(uint256).max;
-        bytes32 leaf;
-        for (uint256 p = firstPosition + count; p > firstPosition; ) {
-            --p;
-            uint64 index = registry[p];
-            uint256 c = index >> 2;
-            if (c != chunk) {
-                if (j == m) revert MultiproofLengthMismatch();
-                chunk = c;
-                leaf = leaves[j];
-                gindices[j] = base + c;
-                nodes[j] = leaf;
-                ++j;
+        bool mismatch;
+        // One SLOAD per registry slot (four uint64s, position p at bits 64 * (p % 4)), leaves read from calldata.
+        assembly ("memory-safe") {
+            mstore(0x00, registry.slot)
+            let data := keccak256(0x00, 0x20)
+            let j := 0 // byte offset of the next chunk in leaves, gindices' data and nodes' data
+            let chunk := not(0)
+            let leaf := 0
+            let p := add(firstPosition, count)
+            // The word of position p - 1, unless the loop loads it (p a multiple of 4).
+            let word := 0
+            if and(p, 3) { word := sload(add(data, shr(2, p))) }
+            for {} gt(p, firstPosition) {} {
+                p := sub(p, 1)
+                if eq(and(p, 3), 3) { word := sload(add(data, shr(2, p))) }
+                let index := and(shr(shl(6, and(p, 3)), word), 0xffffffffffffffff)
+                if iszero(eq(shr(2, index), chunk)) {
+                    if eq(j, shl(5, m)) {
+                        mismatch := 1
+                        break
+                    }
+                    chunk := shr(2, index)
+                    leaf := calldataload(add(leaves.offset, j))
+                    j := add(j, 0x20)
+                    mstore(add(gindices, j), add(base, chunk))
+                    mstore(add(nodes, j), leaf)
+                }
+                // The uint64 at bytes [8k, 8k + 8) of the leaf (k = index % 4), little-endian.
+                index := and(shr(sub(192, shl(6, and(index, 3))), leaf), 0xffffffffffffffff)
+                index := or(shr(8, and(index, 0xFF00FF00FF00FF00)), shl(8, and(index, 0x00FF00FF00FF00FF)))
+                index := or(shr(16, and(index, 0xFFFF0000FFFF0000)), shl(16, and(index, 0x0000FFFF0000FFFF)))
+                batchGwei := add(batchGwei, or(shr(32, index), and(shl(32, index), 0xFFFFFFFF00000000)))
             }
-            batchGwei += SSZMultiproof.uint64At(leaf, index & 3);
+            if iszero(eq(j, shl(5, m))) { mismatch := 1 }
         }
-        if (j != m) revert MultiproofLengthMismatch();
+        if (mismatch) revert MultiproofLengthMismatch();
     }
 
     function _complete() internal {
