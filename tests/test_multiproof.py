@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from oracle.cli import EXIT_BAD_INPUT, EXIT_FAILED, main
@@ -244,9 +244,10 @@ def _one_by_one(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(state_multiproof, "_BULK_MIN", 1 << 62)
 
 
+@settings(max_examples=50, deadline=None)  # the spec's text is slow on big sets: 64 s at 100 x 3,000, now ~5 s
 @given(
     st.integers(min_value=1, max_value=40),
-    st.integers(min_value=1, max_value=3000),
+    st.integers(min_value=1, max_value=800),  # above VECTOR_MIN (256), so the numpy path is held to the spec
     st.integers(min_value=0, max_value=2**32 - 1),
     st.booleans(),
 )
