@@ -24,7 +24,6 @@ validators in one go gets). Prints a Markdown report; BENCHMARKS.md records it.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import math
 import os
@@ -39,6 +38,7 @@ from pathlib import Path
 from typing import TypeVar
 
 import numpy as np
+from machine import cpu_model  # benchmarks/, this script's directory
 
 from oracle.ssz import hashing
 from oracle.ssz.batches import DEFAULT_MAX_CALLDATA_BYTES, max_words_for, plan_batches
@@ -218,13 +218,7 @@ def main() -> None:
         pool.warm, _ = timed(partial(prove_pool, state, pool.indices, with_pubkeys=pk), runs)
         pool.warm_peak = in_fork(partial(prove_pool, state, pool.indices, with_pubkeys=pk))
 
-    cpu = platform.processor() or platform.machine()
-    with contextlib.suppress(OSError, StopIteration):
-        cpu = next(
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")
-        )
+    cpu = cpu_model()
     print(f"# Pool multiproofs: ethereum-electra, {args.validators:,} validators")
     print()
     print(

@@ -29,7 +29,6 @@ medians of --runs. Figures are transaction gasUsed (calldata included). Prints a
 from __future__ import annotations
 
 import argparse
-import contextlib
 import hashlib
 import json
 import math
@@ -47,6 +46,7 @@ from pathlib import Path
 import numpy as np
 from eth_abi import decode, encode
 from eth_utils import keccak
+from machine import cpu_model  # benchmarks/, this script's directory
 from pool_gas import POOL_ADDRESS, pool_credentials  # benchmarks/, this script's directory
 from web3.contract import Contract
 
@@ -335,13 +335,7 @@ def main() -> None:
         spread = max((ix for size, placement, ix in pools if placement == "spread" and size <= 10_000), key=len)
         cold = cold_ratio(path, spread, min(args.index, args.validators - 1), args.runs)
 
-    cpu = platform.processor() or platform.machine()
-    with contextlib.suppress(OSError, StopIteration):
-        cpu = next(
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")
-        )
+    cpu = cpu_model()
     print(f"# Pool balance reports on anvil: ethereum-electra, {args.validators:,} validators")
     print()
     print(

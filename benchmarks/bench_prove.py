@@ -11,7 +11,6 @@ Prints a Markdown report; BENCHMARKS.md records it.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import hashlib
 import os
 import platform
@@ -24,6 +23,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from machine import cpu_model  # benchmarks/, this script's directory
 
 from oracle.ssz.hashing import hash_pairs, warm_up
 from oracle.ssz.sample import build_state, random_validators
@@ -152,13 +152,7 @@ def main() -> None:
     kernel, reference = bench_kernel(200_000)
     py_ssz = bench_py_ssz(20_000)
 
-    cpu = platform.processor() or platform.machine()
-    with contextlib.suppress(OSError, StopIteration):
-        cpu = next(
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")
-        )
+    cpu = cpu_model()
     print()
     print(f"Machine: {cpu}, {os.cpu_count()} cores; Python {platform.python_version()}")
     print(f"State: ethereum-electra, {args.validators:,} validators, {size_mb:.0f} MB (in the page cache)")

@@ -6,6 +6,7 @@ import asyncio
 import signal
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from eth_account.signers.local import LocalAccount
@@ -14,7 +15,7 @@ from oracle.beacon.answers import EndpointError
 from oracle.config.settings import Settings
 from oracle.execution.el import ExecutionError
 from oracle.journal import JournalError
-from oracle.keeper.run import DUTIES
+from oracle.keeper.run import DUTIES, ActionResult
 from oracle.reporting.context import Context, CycleError, CycleResult, Pool
 from oracle.reporting.endpoints import chain_problem, check_endpoints, is_lagging
 from oracle.reporting.pipeline import run_cycle
@@ -126,20 +127,21 @@ def status(settings: Settings, account: LocalAccount | None) -> int:
         return 2 if isinstance(exc, JournalError) else 1
 
 
-def duty_once(settings: Settings, account: LocalAccount | None, duty: str, *, pubkey: bytes | None = None,
-              pool: str | None = None) -> int:  # fmt: skip
-    """`activate` and `finalize`: one duty now, through the journal; exit 1 if it was refused or did not land."""
-    from oracle.keeper.oneshot import DutyRefused, activate, finalize_requests
+def _one_shot(
+    settings: Settings,
+    account: LocalAccount | None,
+    command: str,
+    act: Callable[[Context], Awaitable[list[ActionResult]]],
+    refusal: type[Exception],
+) -> int:
+    """A one-shot command's frame: the context, `act`, one line per action, and the exit code (1 if it was
+    refused or an action did not land, 2 for an unusable journal)."""
 
     async def main() -> int:
         ctx = await Context.open(settings, account)
         ctx.duties = with_set_pools(DUTIES)
         try:
-            if duty == "activation":
-                assert pubkey is not None
-                results = [await activate(ctx, pubkey)]
-            else:
-                results = await finalize_requests(ctx, pool)
+            results = await act(ctx)
         finally:
             await ctx.close()
         for r in results:
@@ -147,15 +149,29 @@ def duty_once(settings: Settings, account: LocalAccount | None, duty: str, *, pu
             print(f"{r.action.duty}: {r.action.why}: {r.outcome}{f' ({r.reason})' if r.reason else ''}{tx}")
         return 0 if all(r.outcome == "landed" for r in results) else 1
 
-    command = "activate" if duty == "activation" else "finalize"
     try:
         return asyncio.run(main())
-    except DutyRefused as exc:
+    except refusal as exc:
         print(f"pool-oracle {command}: {exc}", file=sys.stderr)
         return 1
     except (CycleError, EndpointError, ExecutionError, JournalError) as exc:
         print(f"pool-oracle {command}: error: {exc}", file=sys.stderr)
         return 2 if isinstance(exc, JournalError) else 1
+
+
+def duty_once(settings: Settings, account: LocalAccount | None, duty: str, *, pubkey: bytes | None = None,
+              pool: str | None = None) -> int:  # fmt: skip
+    """`activate` and `finalize`: one duty now, through the journal; exit 1 if it was refused or did not land."""
+    from oracle.keeper.oneshot import DutyRefused, activate, finalize_requests
+
+    async def act(ctx: Context) -> list[ActionResult]:
+        if duty == "activation":
+            assert pubkey is not None
+            return [await activate(ctx, pubkey)]
+        return await finalize_requests(ctx, pool)
+
+    command = "activate" if duty == "activation" else "finalize"
+    return _one_shot(settings, account, command, act, DutyRefused)
 
 
 def register_once(settings: Settings, account: LocalAccount | None, pool: str, indices: list[int]) -> int:
@@ -164,27 +180,11 @@ def register_once(settings: Settings, account: LocalAccount | None, pool: str, i
     from oracle.reporting.pipeline import read_chain
     from oracle.setpools.register import RegistrationRefused, register_validators
 
-    async def main() -> int:
-        ctx = await Context.open(settings, account)
-        ctx.duties = with_set_pools(DUTIES)
-        try:
-            facts, _ = await read_chain(ctx, send=ctx.txm is not None)
-            results = await register_validators(ctx, facts, pool, indices)
-        finally:
-            await ctx.close()
-        for r in results:
-            tx = f" tx {r.tx_hash}" if r.tx_hash else ""
-            print(f"{r.action.duty}: {r.action.why}: {r.outcome}{f' ({r.reason})' if r.reason else ''}{tx}")
-        return 0 if all(r.outcome == "landed" for r in results) else 1
+    async def act(ctx: Context) -> list[ActionResult]:
+        facts, _ = await read_chain(ctx, send=ctx.txm is not None)
+        return await register_validators(ctx, facts, pool, indices)
 
-    try:
-        return asyncio.run(main())
-    except RegistrationRefused as exc:
-        print(f"pool-oracle register-validators: {exc}", file=sys.stderr)
-        return 1
-    except (CycleError, EndpointError, ExecutionError, JournalError) as exc:
-        print(f"pool-oracle register-validators: error: {exc}", file=sys.stderr)
-        return 2 if isinstance(exc, JournalError) else 1
+    return _one_shot(settings, account, "register-validators", act, RegistrationRefused)
 
 
 def check(settings: Settings, account: LocalAccount | None) -> int:
